@@ -1,0 +1,50 @@
+"""The ``adascale-rl`` command. Thin: every verb parses options and calls a library function.
+
+Each domain registers its command group from its own module (``cli/traces.py``, ``cli/catalog.py`` …)
+so heavy imports (torch, SB3) happen only when that verb runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from adascale_rl import __version__
+from adascale_rl.errors import DataError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="adascale-rl")
+def cli() -> None:
+    """Train, evaluate and deploy context-aware DNN scaling controllers."""
+
+
+def _register() -> None:
+    from adascale_rl.cli import traces as traces_commands
+
+    cli.add_command(traces_commands.traces)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: bad input becomes a one-line error and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="adascale-rl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (DataError, KeyError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        click.echo(f"error: {message}", err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
