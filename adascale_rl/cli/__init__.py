@@ -21,9 +21,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from adascale_rl.cli import traces as traces_commands
+    from adascale_rl.cli import catalog, supernet, traces
 
-    cli.add_command(traces_commands.traces)
+    cli.add_command(traces.traces)
+    cli.add_command(catalog.catalog)
+    cli.add_command(supernet.supernet)
 
 
 _register()
