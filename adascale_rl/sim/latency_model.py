@@ -1,0 +1,69 @@
+"""How long one inference takes under the current device state (used by the simulator and by the
+profile-based greedy controller, so both predict latency the same way).
+
+``service_ms = table_ms[variant, config] × freq_factor × thermal_factor × share_factor`` where
+
+- ``freq_factor = 1 / max(cpu_freq_frac, 0.05)``: inference is compute-bound, so time scales inversely
+  with clock (an unknown frequency, NaN, counts as nominal);
+- ``thermal_factor = 1 + THERMAL_SLOPE × max(0, temp_c − throttle_c)``: above the profile's throttle
+  temperature the governor caps clocks further than the trace shows (NaN temperature: no throttling);
+- ``share_factor = 1 / (1 − rho_max / 2)``: a thread sharing a core whose background share is ``rho``
+  gets ``1 − rho/2`` of it (CFS between the inference thread and the background threads), and a
+  multi-threaded inference moves at the pace of its slowest core.
+
+A configuration is usable only if the cores it needs are not held by background (see
+:mod:`adascale_rl.sim.placement`): it takes unshared free cores first, then the shared one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from adascale_rl.catalog import DeviceProfile
+from adascale_rl.sim.placement import Placement
+
+THERMAL_SLOPE = 0.03  # +3 % service time per °C above the throttle temperature (estimated)
+MIN_FREQ_FRAC = 0.05
+
+
+def config_core_counts(profile: DeviceProfile, configs: tuple[str, ...]) -> np.ndarray:
+    """(n_configs, n_clusters) cores each configuration uses from each cluster."""
+    index = {cluster.name: i for i, cluster in enumerate(profile.clusters)}
+    counts = np.zeros((len(configs), len(profile.clusters)), dtype=np.int64)
+    for row, name in enumerate(configs):
+        for cluster, count in profile.config(name).cores.items():
+            counts[row, index[cluster]] = count
+    return counts
+
+
+def condition_factor(freq_frac: float, temp_c: float, throttle_c: float) -> float:
+    """Slow-down from clock frequency and heat (1.0 at nominal frequency below the throttle point)."""
+    freq = 1.0 if math.isnan(freq_frac) else max(freq_frac, MIN_FREQ_FRAC)
+    heat = 0.0 if math.isnan(temp_c) else max(0.0, temp_c - throttle_c)
+    return (1.0 + THERMAL_SLOPE * heat) / freq
+
+
+def share_factors(profile: DeviceProfile, counts: np.ndarray, placement: Placement) -> np.ndarray:
+    """Per configuration: slow-down from sharing cores with background, ``inf`` if it cannot be placed."""
+    cores = np.array([cluster.cores for cluster in profile.clusters])
+    held = np.array(placement.held)
+    rho = np.array(placement.rho)
+    free = cores - held
+    unshared = free - (rho > 0)
+    fits = (counts <= free).all(axis=1)
+    uses_shared = ((counts > unshared) & (counts > 0)) * rho  # rho of the shared core where it is needed
+    rho_max = uses_shared.max(axis=1)
+    return np.where(fits, 1.0 / (1.0 - rho_max / 2.0), np.inf)
+
+
+def predicted_latency_ms(table_latency_ms: np.ndarray, share: np.ndarray, condition: float) -> np.ndarray:
+    """Predicted service time per (variant, configuration): ``inf`` where unavailable or unplaceable."""
+    return table_latency_ms * share * condition
+
+
+def best_configs(latency_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per variant: index of the fastest usable configuration and its latency (``inf`` if none)."""
+    choice = np.argmin(latency_ms, axis=1)
+    return choice, latency_ms[np.arange(latency_ms.shape[0]), choice]

@@ -1,0 +1,257 @@
+"""The SimPy contention simulator: one ``simpy.Environment`` per episode, advanced one epoch per step.
+
+Inside an epoch:
+
+- **Cores** are ``simpy.Container`` resources, one per cluster, holding that cluster's cores.
+  At each epoch boundary the background takes the cores the placement rule assigns it
+  (:mod:`adascale_rl.sim.placement`) and gives back last epoch's (waiting if an inference still
+  holds them).
+- **Requests** arrive as a Poisson process at the scenario's rate (arrival times drawn per epoch from
+  the episode's generator). A request that finds ``queue_limit`` requests waiting is dropped; while
+  the chosen variant does not fit free memory, arriving requests fail at once.
+- **One inference server** (the app's interpreter) takes requests in FIFO order. For each it takes the
+  fastest configuration of the current variant that the free cores allow (waiting for the next epoch
+  if none does), takes those cores from the cluster containers for the service time
+  (:mod:`adascale_rl.sim.latency_model`, with lognormal noise matching the catalog's measured spread)
+  and gives them back.
+- **Switching** variant puts a model load ahead of waiting requests: the server is busy for
+  ``model_bytes / load_mb_per_s`` on one core of the biggest cluster.
+- **Energy** integrates the power model over busy cores (service and load time), at the epoch's
+  frequency fraction; idle and background power are not attributed to the model.
+
+Per ``step`` the work is proportional to that epoch's requests (about two SimPy events each): the
+per-epoch latency/power lookups are computed once per epoch, counters are reset each epoch, and no
+history is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from adascale_rl.catalog import DeviceProfile, VariantTable
+from adascale_rl.sim.latency_model import condition_factor, config_core_counts, share_factors
+from adascale_rl.sim.placement import Placement, cluster_fill_order, place_background
+from adascale_rl.sim.stats import EpochStats
+
+_LOAD = -1.0  # queue marker for a model load (real requests carry their arrival time)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """The scenario settings the simulator needs."""
+
+    epoch_s: float
+    request_rate_hz: float
+    latency_budget_ms: float
+    queue_limit: int
+    mem_reserve_mb: float
+
+
+@dataclass(frozen=True)
+class EpochConditions:
+    """The device state during one epoch (one resampled trace sample)."""
+
+    cpu_freq_frac: float
+    cpu_bg_util: float
+    mem_avail_frac: float
+    temp_c: float
+
+    def usable_memory_mb(self, profile: DeviceProfile, reserve_mb: float) -> float:
+        """Memory a model may use now: what is available minus what the OS keeps in reserve."""
+        return self.mem_avail_frac * profile.ram_mb - reserve_mb
+
+
+class _EpochCounters:
+    """Mutable per-epoch tallies, reset at every step (no history is kept)."""
+
+    __slots__ = ("accuracy_sum", "completed", "dropped", "energy_j", "failed", "late", "latencies", "load_ms",
+                 "requests")
+
+    def __init__(self) -> None:
+        self.requests = self.completed = self.dropped = self.failed = self.late = 0
+        self.accuracy_sum = self.energy_j = self.load_ms = 0.0
+        self.latencies: list[float] = []
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default) of an already sorted, non-empty list."""
+    position = (len(sorted_values) - 1) * q / 100.0
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+class ContentionSim:
+    """Simulates a device serving inference requests under a trace's contention (see module docstring)."""
+
+    def __init__(self, profile: DeviceProfile, table: VariantTable, config: SimConfig) -> None:
+        self.profile = profile
+        self.table = table
+        self.config = config
+        self._counts = config_core_counts(profile, table.configs)
+        self._needs = [[(int(c), int(n)) for c, n in enumerate(row) if n] for row in self._counts]
+        self._fill_order = cluster_fill_order(profile)
+        biggest = max(profile.clusters, key=lambda cluster: cluster.active_w)
+        self._load_cluster = biggest
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(np.isfinite(table.latency_ms), table.latency_sd_ms / table.latency_ms, 0.0)
+        self._log_sigma = np.sqrt(np.log1p(np.square(ratio)))
+        self._accuracy = table.accuracy.astype(float).tolist()
+        self._model_mb = (table.model_bytes / 1e6).tolist()
+        self.env: simpy.Environment | None = None
+
+    # -- episode ---------------------------------------------------------------------------------
+    def reset(self, rng: np.random.Generator, variant: int) -> None:
+        """Start a new episode with ``variant`` loaded and no requests queued."""
+        self.rng = rng
+        self.env = simpy.Environment()
+        self.cores = [simpy.Container(self.env, capacity=c.cores, init=c.cores) for c in self.profile.clusters]
+        self.queue: deque[float] = deque()
+        self._wake: simpy.Event | None = None
+        self.variant = variant
+        self.epoch = 0
+        self._bg_holds: list[tuple[int, int, simpy.events.Event]] = []
+        self._counters = _EpochCounters()
+        self._oom = False
+        self._service: tuple[int, float, float, float] | None = None
+        self.env.process(self._server())
+
+    def step(self, variant: int, conditions: EpochConditions) -> EpochStats:
+        """Run one epoch with ``variant`` selected under ``conditions``; return what it produced."""
+        if self.env is None:
+            raise RuntimeError("call reset() before step()")
+        env = self.env
+        self._counters = counters = _EpochCounters()
+        switched = variant != self.variant
+        self.variant = variant
+        self._apply_conditions(conditions)
+        self._oom = self.table.mem_mb[variant] > conditions.usable_memory_mb(self.profile, self.config.mem_reserve_mb)
+        if switched and not self._oom:
+            self.queue.appendleft(_LOAD)
+            self._notify()
+        end = (self.epoch + 1) * self.config.epoch_s
+        n_arrivals = int(self.rng.poisson(self.config.request_rate_hz * self.config.epoch_s))
+        if n_arrivals:
+            arrivals = env.now + np.sort(self.rng.random(n_arrivals)) * (end - env.now)
+            env.process(self._arrivals(arrivals.tolist()))
+        env.run(until=end)
+        self.epoch += 1
+        return self._stats(counters, switched)
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _apply_conditions(self, conditions: EpochConditions) -> None:
+        """Background placement, then per-epoch service time and power of the current variant."""
+        placement = place_background(self.profile, conditions.cpu_bg_util, self._fill_order)
+        self._hold_background(placement)
+        self._freq_frac = 1.0 if math.isnan(conditions.cpu_freq_frac) else conditions.cpu_freq_frac
+        self._condition = condition_factor(conditions.cpu_freq_frac, conditions.temp_c, self.profile.throttle_c)
+        self._share = share_factors(self.profile, self._counts, placement)
+        self._service = self._choose_config(self.variant)
+
+    def _choose_config(self, variant: int) -> tuple[int, float, float, float] | None:
+        """Fastest usable configuration of ``variant`` now: (config, service ms, log-sigma, power W)."""
+        latency = self.table.latency_ms[variant] * self._share * self._condition
+        config = int(np.argmin(latency))
+        if not math.isfinite(latency[config]):
+            return None
+        power = self.profile.active_power_w(self.table.configs[config], self._freq_frac)
+        return config, float(latency[config]), float(self._log_sigma[variant, config]), power
+
+    def _hold_background(self, placement: Placement) -> None:
+        for cluster, amount, event in self._bg_holds:
+            if event.triggered:
+                self.cores[cluster].put(amount)
+            else:
+                event.cancel()
+        self._bg_holds = [(index, held, self.cores[index].get(held))
+                          for index, held in enumerate(placement.held) if held]
+
+    def _notify(self) -> None:
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def _arrivals(self, times: list[float]):
+        env = self.env
+        counters = self._counters
+        queue = self.queue
+        limit = self.config.queue_limit
+        for t in times:
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            counters.requests += 1
+            if self._oom:
+                counters.failed += 1
+            elif len(queue) >= limit:
+                counters.dropped += 1
+            else:
+                queue.append(t)
+                self._notify()
+
+    def _server(self):
+        env = self.env
+        queue = self.queue
+        while True:
+            if not queue:
+                self._wake = env.event()
+                yield self._wake
+                continue
+            arrival = queue.popleft()
+            if arrival == _LOAD:
+                yield from self._load_model()
+            elif self._oom:  # swapped for a variant that does not fit while this request waited
+                self._counters.failed += 1
+            else:
+                yield from self._serve(arrival)
+
+    def _serve(self, arrival: float):
+        env = self.env
+        while self._service is None:  # no configuration fits the free cores: wait for the next epoch
+            yield env.timeout(self.config.epoch_s * (self.epoch + 1) - env.now + 1e-9)
+        config, service_ms, sigma, power_w = self._service
+        variant = self.variant
+        if sigma > 0:
+            service_ms *= math.exp(sigma * self.rng.standard_normal() - 0.5 * sigma * sigma)
+        needs = self._needs[config]
+        for cluster, count in needs:
+            event = self.cores[cluster].get(count)
+            if not event.triggered:
+                yield event
+        yield env.timeout(service_ms / 1000.0)
+        for cluster, count in needs:
+            self.cores[cluster].put(count)
+        counters = self._counters
+        counters.energy_j += power_w * service_ms / 1000.0
+        latency_ms = (env.now - arrival) * 1000.0
+        counters.completed += 1
+        counters.accuracy_sum += self._accuracy[variant]
+        counters.latencies.append(latency_ms)
+        if latency_ms > self.config.latency_budget_ms:
+            counters.late += 1
+
+    def _load_model(self):
+        self._service = self._choose_config(self.variant)
+        load_s = self._model_mb[self.variant] / self.profile.load_mb_per_s
+        yield self.env.timeout(load_s)
+        self._counters.load_ms += load_s * 1000.0
+        self._counters.energy_j += self._load_cluster.core_power_w(True, self._freq_frac) * load_s
+
+    def _stats(self, counters: _EpochCounters, switched: bool) -> EpochStats:
+        resolved = counters.completed + counters.dropped + counters.failed
+        if counters.latencies:
+            ordered = sorted(counters.latencies)
+            p50, p95, lat_max = percentile(ordered, 50), percentile(ordered, 95), ordered[-1]
+        else:
+            p50 = p95 = lat_max = 0.0
+        misses = counters.late + counters.dropped + counters.failed
+        return EpochStats(
+            requests=counters.requests, completed=counters.completed, dropped=counters.dropped,
+            failed=counters.failed, latency_p50_ms=p50, latency_p95_ms=p95, latency_max_ms=lat_max,
+            miss_frac=misses / resolved if resolved else 0.0, energy_j=counters.energy_j,
+            accuracy=counters.accuracy_sum / resolved if resolved else 0.0, switched=switched,
+            out_of_memory=self._oom, load_ms=counters.load_ms, queue_len=len(self.queue),
+        )
