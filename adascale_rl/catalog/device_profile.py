@@ -19,21 +19,31 @@ A profile is a TOML file (bundled ones live in ``adascale_rl/data/devices/``)::
     idle_w = 0.02             # power of one idle core (W)
     freq_exponent = 2.5       # active power scales as (f / f_max) ** freq_exponent
     source = "..."            # citation; prefix with "estimated:" where no measurement was found
+    power_curve_mhz = [...]   # optional: measured per-core power at each DVFS step (ascending MHz) …
+    power_curve_w = [...]     # … and the matching busy-core power (W); the last point is max_mhz/active_w
 
     [[configs]]
     name = "1large"
     cores = { large = 1 }
 
 Power model: a core running at frequency fraction ``f`` draws ``idle_w + (active_w − idle_w)·f**α``;
-energy per inference on configuration ``c`` is that power summed over the cores ``c`` uses, times the
-latency. This is a model, and every number derived from it is labelled "modelled".
+where a cluster carries a measured ``power_curve_*`` (e.g. an Android ``power_profile.xml``, which lists
+per-core current at every DVFS step), the busy-core power is instead interpolated linearly on that curve
+at ``f·max_mhz`` (clamped to the curve's ends), because real curves have a static floor and a steep top
+that one exponent cannot follow; ``freq_exponent`` is then the least-squares fit of the closed form to
+the curve (see :func:`fit_freq_exponent`) for tools that want one number. Energy per inference on
+configuration ``c`` is the busy power summed over the cores ``c`` uses, times the latency. This is a
+model, and every number derived from it is labelled "modelled".
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from adascale_rl._resources import data_path
 from adascale_rl._toml import load_toml, require
@@ -52,11 +62,19 @@ class Cluster:
     idle_w: float
     freq_exponent: float
     source: str
+    power_curve_mhz: tuple[float, ...] = ()
+    power_curve_w: tuple[float, ...] = ()
 
     def core_power_w(self, busy: bool, freq_frac: float = 1.0) -> float:
-        """Power of one core of this cluster, busy or idle, at a frequency fraction."""
+        """Power of one core of this cluster, busy or idle, at a frequency fraction.
+
+        Uses the measured DVFS curve when the profile has one (more faithful than the exponent law,
+        which overstates savings at low frequency because it has no static floor).
+        """
         if not busy:
             return self.idle_w
+        if self.power_curve_mhz:
+            return float(np.interp(freq_frac * self.max_mhz, self.power_curve_mhz, self.power_curve_w))
         return self.idle_w + (self.active_w - self.idle_w) * freq_frac**self.freq_exponent
 
 
@@ -137,7 +155,7 @@ def load_profile(path: str | Path) -> DeviceProfile:
         if cluster.idle_w > cluster.active_w:
             raise DataError(where, "idle_w exceeds active_w", value=cluster.idle_w,
                             expected=f"at most active_w={cluster.active_w}")
-        clusters.append(cluster)
+        clusters.append(_with_curve(cluster, record, where))
     by_name = {cluster.name: cluster for cluster in clusters}
     configs = []
     for index, record in enumerate(require(doc, "configs", list, path)):
@@ -160,13 +178,61 @@ def load_profile(path: str | Path) -> DeviceProfile:
     )
 
 
+def bundled_profile_names() -> tuple[str, ...]:
+    """Names of the profiles shipped with the package, sorted."""
+    return tuple(sorted(p.stem for p in data_path("devices").glob("*.toml")))
+
+
 def bundled_profile(name: str) -> DeviceProfile:
     """A profile shipped with the package (``adascale_rl/data/devices/NAME.toml``)."""
     path = data_path("devices", f"{name}.toml")
     if not path.is_file():
-        known = sorted(p.stem for p in data_path("devices").glob("*.toml"))
-        raise KeyError(f"no bundled device profile {name!r}; known: {', '.join(known)}")
+        raise KeyError(f"no bundled device profile {name!r}; known: {', '.join(bundled_profile_names())}")
     return load_profile(path)
+
+
+def fit_freq_exponent(curve_mhz: tuple[float, ...] | list[float], curve_w: tuple[float, ...] | list[float],
+                      idle_w: float) -> float:
+    """Least-squares exponent α of ``idle_w + (P_max − idle_w)·(f/f_max)**α`` to a measured curve.
+
+    Profiles with a measured curve still state ``freq_exponent`` so that closed-form users get the best
+    single number; this is how that number is obtained (a bounded 1-D search, deterministic).
+    """
+    mhz = np.asarray(curve_mhz, dtype=float)
+    watts = np.asarray(curve_w, dtype=float)
+    frac = mhz / mhz[-1]
+    span = watts[-1] - idle_w
+    grid = np.linspace(0.05, 6.0, 5901)
+    errors = [float(np.sum((idle_w + span * frac**alpha - watts) ** 2)) for alpha in grid]
+    return float(grid[int(np.argmin(errors))])
+
+
+def _with_curve(cluster: Cluster, record: dict, where: str) -> Cluster:
+    """Attach and check the optional measured DVFS power curve of a cluster."""
+    has_mhz, has_w = "power_curve_mhz" in record, "power_curve_w" in record
+    if not has_mhz and not has_w:
+        return cluster
+    if has_mhz != has_w:
+        raise DataError(where, "power_curve_mhz and power_curve_w must be given together")
+    mhz = require(record, "power_curve_mhz", list, where)
+    watts = require(record, "power_curve_w", list, where)
+    if len(mhz) != len(watts) or len(mhz) < 2:
+        raise DataError(where, "power curve lengths differ or are too short", value=(len(mhz), len(watts)),
+                        expected="two lists of equal length, at least 2 points")
+    for key, values in (("power_curve_mhz", mhz), ("power_curve_w", watts)):
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value <= 0:
+                raise DataError(where, f"bad value in '{key}'", value=value, expected="positive numbers")
+    if any(b <= a for a, b in itertools.pairwise(mhz)):
+        raise DataError(where, "power_curve_mhz is not strictly ascending", value=mhz)
+    if not math.isclose(mhz[-1], cluster.max_mhz, rel_tol=1e-3):
+        raise DataError(where, "power curve does not end at max_mhz", value=mhz[-1], expected=str(cluster.max_mhz))
+    if not math.isclose(watts[-1], cluster.active_w, rel_tol=1e-6):
+        raise DataError(where, "power curve does not end at active_w", value=watts[-1],
+                        expected=str(cluster.active_w))
+    return Cluster(**{**cluster.__dict__, "power_curve_mhz": tuple(float(v) for v in mhz),
+                      "power_curve_w": tuple(float(v) for v in watts)})
 
 
 def _positive(table: dict, key: str, where: str | Path) -> float:

@@ -209,10 +209,14 @@ def _format(value: float) -> str:
     return UNAVAILABLE if np.isinf(value) else f"{float(value):.10g}"
 
 
+def bundled_table_names() -> tuple[str, ...]:
+    """Names of the catalogs shipped with the package, sorted."""
+    return tuple(sorted(p.stem for p in data_path("catalogs").glob("*.csv")))
+
+
 def bundled_table(name: str) -> VariantTable:
     """A catalog shipped with the package (``adascale_rl/data/catalogs/NAME.csv``)."""
     path = data_path("catalogs", f"{name}.csv")
     if not path.is_file():
-        known = sorted(p.stem for p in data_path("catalogs").glob("*.csv"))
-        raise KeyError(f"no bundled variant catalog {name!r}; known: {', '.join(known) or 'none'}")
+        raise KeyError(f"no bundled variant catalog {name!r}; known: {', '.join(bundled_table_names()) or 'none'}")
     return VariantTable.load(path)
