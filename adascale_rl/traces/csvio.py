@@ -18,6 +18,7 @@ class RawTable:
     header: list[str]
     columns: dict[str, list[str]]
     first_line: int  # file line number of the first data row
+    header_line: int  # file line number of the header
 
     @property
     def n_rows(self) -> int:
@@ -32,7 +33,8 @@ def read_raw(path: str | Path) -> RawTable:
     if not path.is_file():
         raise DataError(path, "not a regular file", expected="a CSV trace file")
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a spreadsheet's byte-order mark must not become part of the first column name.
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     lines = text.splitlines()
@@ -43,9 +45,13 @@ def read_raw(path: str | Path) -> RawTable:
         if sep:
             metadata[key.strip()] = value.strip()
         index += 1
-    body = [line for line in lines[index:]]
+    # Trailing blank lines (an editor's final newline or two) are harmless; blank lines inside are not.
+    body = lines[index:]
+    while body and not body[-1].strip():
+        body.pop()
     if not body or not body[0].strip():
-        raise DataError(path, "empty file", expected="a header line and at least one data row")
+        raise DataError(path, "empty file", row=index + 1 if body else None,
+                        expected="a header line and at least one data row")
     reader = csv.reader(body)
     header = [name.strip() for name in next(reader)]
     rows = list(reader)
@@ -54,17 +60,23 @@ def read_raw(path: str | Path) -> RawTable:
     for offset, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(path, f"row has {len(row)} cells", row=header_line + 1 + offset,
-                            expected=f"{len(header)} cells as in the header")
+                            value=",".join(row), expected=f"{len(header)} cells as in the header")
         for name, cell in zip(header, row, strict=True):
             columns[name].append(cell)
     if not rows:
-        raise DataError(path, "no data rows", expected="at least one row after the header")
-    return RawTable(path, metadata, header, columns, header_line + 1)
+        raise DataError(path, "no data rows (header only)", row=header_line + 1,
+                        expected="at least one data row after the header")
+    return RawTable(path, metadata, header, columns, header_line + 1, header_line)
 
 
 def write_csv(path: str | Path, metadata: dict[str, str], columns: dict[str, list[str]]) -> Path:
-    """Write ``# key: value`` lines then the columns as CSV (creating parent folders)."""
+    """Write ``# key: value`` lines then the columns as CSV (creating parent folders).
+
+    Line breaks inside metadata values are replaced by spaces: a value spanning lines would turn its
+    second line into the CSV header on the way back in.
+    """
     path = Path(path)
+    metadata = {key: " ".join(str(value).split()) for key, value in metadata.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     names = list(columns)
     n_rows = len(columns[names[0]]) if names else 0

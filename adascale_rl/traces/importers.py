@@ -51,7 +51,7 @@ def import_psutil_csv(path: str | Path, max_mhz: float, *, meta: TraceMeta | Non
     if not (max_mhz > 0 and np.isfinite(max_mhz)):
         raise DataError(raw.path, "max_mhz must be a positive number", value=max_mhz,
                         expected="the device's maximum CPU frequency in MHz")
-    check_header(raw.header, [spec.name for spec in PSUTIL_COLUMNS] + ["state"], raw.path)
+    check_header(raw.header, [spec.name for spec in PSUTIL_COLUMNS] + ["state"], raw.path, raw.header_line)
     values = {spec.name: parse_numeric(raw.columns[spec.name], spec, raw.path, raw.first_line)
               for spec in PSUTIL_COLUMNS}
     check_time(values["time"], "time", raw.path, raw.first_line, max_gap_s)

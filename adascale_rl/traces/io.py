@@ -12,8 +12,6 @@ from adascale_rl.traces.csvio import RawTable, read_raw, write_csv
 from adascale_rl.traces.schema import COLUMNS, NUMERIC_COLUMNS, STATE_COLUMN, Trace, TraceMeta
 from adascale_rl.traces.validation import DEFAULT_MAX_GAP_S, check_header, check_time, parse_numeric
 
-_NUMBER_FORMAT = "{:.10g}"
-
 
 def load_trace(path: str | Path, *, max_gap_s: float | None = DEFAULT_MAX_GAP_S) -> Trace:
     """Read and validate a canonical trace CSV.
@@ -23,7 +21,7 @@ def load_trace(path: str | Path, *, max_gap_s: float | None = DEFAULT_MAX_GAP_S)
     strictly increase, gaps longer than ``max_gap_s`` seconds, and values outside physical ranges.
     """
     raw = read_raw(path)
-    check_header(raw.header, COLUMNS, raw.path)
+    check_header(raw.header, COLUMNS, raw.path, raw.header_line)
     columns: dict[str, np.ndarray] = {
         spec.name: parse_numeric(raw.columns[spec.name], spec, raw.path, raw.first_line)
         for spec in NUMERIC_COLUMNS
@@ -49,6 +47,9 @@ def meta_from_header(raw: RawTable) -> TraceMeta:
         return value
 
     cores = number("cores")
+    if cores is not None and cores != int(cores):
+        raise DataError(raw.path, "metadata 'cores' is not a whole number", value=meta["cores"],
+                        expected="a positive integer")
     notes = tuple(note.strip() for note in meta.get("notes", "").split(";") if note.strip())
     return TraceMeta(
         name=meta.get("name", raw.path.stem),
@@ -69,9 +70,10 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
     for key in ("cores", "max_mhz", "ram_mb"):
         value = getattr(meta, key)
         if value is not None:
-            header[key] = f"{value:g}"
+            header[key] = str(int(value)) if float(value).is_integer() else repr(float(value))
     if meta.notes:
-        header["notes"] = "; ".join(meta.notes)
+        # Notes are stored on one line separated by ";" — a ";" inside a note would split it on reload.
+        header["notes"] = "; ".join(note.replace(";", ",") for note in meta.notes)
     header = {key: value for key, value in header.items() if value != ""}
     columns = {
         spec.name: [_format(v) for v in trace.column(spec.name)] for spec in NUMERIC_COLUMNS
@@ -81,4 +83,5 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
 
 
 def _format(value: float) -> str:
-    return "" if np.isnan(value) else _NUMBER_FORMAT.format(float(value))
+    """Shortest text that reads back as exactly the same float (so save → load is lossless)."""
+    return "" if np.isnan(value) else repr(float(value))

@@ -16,9 +16,11 @@ from adascale_rl.traces.schema import NUMERIC_COLUMNS, Trace
 def resample(trace: Trace, epoch_s: float) -> Trace:
     """Average ``trace`` over consecutive epochs of ``epoch_s`` seconds (time-weighted).
 
-    The result has one sample per whole epoch that fits in the trace's span (the last sample is held
-    for one median period); ``t_s`` is each epoch's start; ``state`` is the state in force for the
-    largest part of the epoch.
+    The span is ``duration_s + period_s`` (the last sample is held for one median period), and the
+    result has ``floor(span / epoch_s)`` samples — one per whole epoch; a partial last epoch is dropped
+    rather than averaged over less time. ``t_s`` is each epoch's start (``k * epoch_s``); ``state`` is
+    the label in force for the largest part of the epoch. An epoch that overlaps unknown (NaN) values
+    of a column is NaN in that column: averaging only the known part would present a guess as data.
     """
     if not epoch_s > 0:
         raise ValueError(f"epoch_s must be positive, got {epoch_s!r}")
@@ -54,6 +56,10 @@ def _interval_means(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, ed
     known = width * (1.0 - nan_share)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(nan_share > 1e-9, np.nan, sums / known)
+    if (~nan).any():
+        # Differences of running sums carry rounding error (~1e-16 relative); clipping keeps an average of
+        # values that are all 1.0 from coming out as 1.0000000000000002 and failing the schema's range.
+        means = np.clip(means, filled[~nan].min(), filled[~nan].max())
     return means
 
 

@@ -81,7 +81,7 @@ class TraceMeta:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq written below: numpy columns need element-wise comparison
 class Trace:
     """A validated, time-ordered series of resource samples stored as numpy columns."""
 
@@ -96,6 +96,18 @@ class Trace:
 
     def __len__(self) -> int:
         return int(self.t_s.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        """Same metadata and same values column by column (NaN equals NaN: NaN means "unknown" here)."""
+        if not isinstance(other, Trace):
+            return NotImplemented
+        if self.meta != other.meta or len(self) != len(other):
+            return False
+        numeric = all(np.array_equal(self.column(spec.name), other.column(spec.name), equal_nan=True)
+                      for spec in NUMERIC_COLUMNS)
+        return numeric and bool(np.array_equal(self.state, other.state))
+
+    __hash__ = None  # type: ignore[assignment]  # numpy payload: not hashable
 
     @property
     def duration_s(self) -> float:
@@ -126,6 +138,12 @@ class Trace:
     @classmethod
     def from_columns(cls, columns: dict[str, np.ndarray], meta: TraceMeta) -> Trace:
         """Build from a mapping of column arrays (float64 for numeric columns, str for ``state``)."""
+        missing = [name for name in COLUMNS if name not in columns]
+        if missing:
+            raise KeyError(f"missing trace column(s) {', '.join(missing)}")
         numeric = {spec.name: np.asarray(columns[spec.name], dtype=np.float64) for spec in NUMERIC_COLUMNS}
         state = np.asarray(columns[STATE_COLUMN], dtype=str)
+        lengths = {name: len(array) for name, array in (*numeric.items(), (STATE_COLUMN, state))}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"trace columns have different lengths: {lengths}")
         return cls(**numeric, state=state, meta=meta)
