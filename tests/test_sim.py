@@ -29,7 +29,7 @@ def make_sim(**overrides) -> ContentionSim:
 
 
 def run_epochs(sim: ContentionSim, variant: int, conditions: EpochConditions, seed: int, epochs: int = 5):
-    sim.reset(np.random.default_rng(seed), variant)
+    sim.reset(seed, variant)
     return [sim.step(variant, conditions) for _ in range(epochs)]
 
 
@@ -90,7 +90,7 @@ def test_energy_is_latency_times_power():
 
 def test_switch_costs_a_load_proportional_to_model_bytes():
     sim = make_sim()
-    sim.reset(np.random.default_rng(0), 0)
+    sim.reset(0, 0)
     target = TABLE.index("resnet18|float")
     stats = sim.step(target, CALM)
     assert stats.switched

@@ -21,11 +21,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from adascale_rl.cli import catalog, supernet, traces
+    from adascale_rl.cli import agents, catalog, supernet, traces
 
     cli.add_command(traces.traces)
     cli.add_command(catalog.catalog)
     cli.add_command(supernet.supernet)
+    for command in (agents.train, agents.evaluate_cmd, agents.quickstart, agents.scenarios):
+        cli.add_command(command)
 
 
 _register()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -16,6 +16,15 @@ from adascale_rl.sim.stats import EpochStats
 from adascale_rl.traces import Trace
 
 RENDER_WINDOW = 120
+
+
+class Episode(NamedTuple):
+    """What an episode replays: a trace segment and the seed of the simulator's random numbers."""
+
+    trace: EpochTrace
+    start: int
+    length: int
+    sim_seed: int
 
 
 class AdaScaleEnv(gym.Env):
@@ -79,23 +88,31 @@ class AdaScaleEnv(gym.Env):
 
     # -- gymnasium API ---------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode. Eval-mode ``options``: ``trace_index`` (default: the next trace), and
+        optionally ``start`` and ``length`` (epochs) to play a fixed segment of that trace."""
         super().reset(seed=seed)
         options = options or {}
         if self.mode == "train":
-            self._trace, self._start = self.source.random_segment(self.np_random, self.episode_epochs)
-            self._length = self.episode_epochs
+            trace, start = self.source.random_segment(self.np_random, self.episode_epochs)
+            length = self.episode_epochs
         else:
             index = int(options.get("trace_index", self._next_trace)) % len(self.source.traces)
             self._next_trace = index + 1
-            self._trace, self._start, self._length = self.source.traces[index], 0, len(self.source.traces[index])
+            trace = self.source.traces[index]
+            start = int(options.get("start", 0))
+            length = int(options.get("length", len(trace) - start))
+            if not (start >= 0 and length >= 1 and start + length <= len(trace)):
+                raise ValueError(f"segment start={start} length={length} does not fit trace {trace.name!r} "
+                                 f"of {len(trace)} epochs")
+        self.episode = Episode(trace, start, length, int(self.np_random.integers(2**63 - 1)))
+        self._trace, self._start, self._length = trace, start, length
         self._t = 0
         self._action = self.contract.fallback_action
-        self.sim.reset(self.np_random, self.contract.action_to_variant(self._action))
+        self.sim.reset(self.episode.sim_seed, self.contract.action_to_variant(self._action))
         self._last: EpochStats | None = None
-        bg = float(self._trace.cpu_bg_util[self._start])
-        self._bg_history = np.full(HISTORY, bg)
+        self._bg_history = np.full(HISTORY, float(trace.cpu_bg_util[start]))
         self._render_log.clear()
-        return self._observation(), {"trace": self._trace.name, "start_epoch": self._start}
+        return self._observation(), {"trace": trace.name, "start_epoch": start}
 
     def step(self, action):
         if self._trace is None:

@@ -27,8 +27,8 @@ class Placement:
 
 
 def cluster_fill_order(profile: DeviceProfile) -> list[int]:
-    """Cluster indices from the lowest to the highest active power per core (little cores first)."""
-    return sorted(range(len(profile.clusters)), key=lambda i: profile.clusters[i].active_w)
+    """Cluster indices from the slowest to the fastest core (little cores first, the prime core last)."""
+    return sorted(range(len(profile.clusters)), key=lambda i: profile.clusters[i].max_mhz)
 
 
 def place_background(profile: DeviceProfile, bg_util: float, order: list[int] | None = None) -> Placement:

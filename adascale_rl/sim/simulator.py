@@ -96,8 +96,7 @@ class ContentionSim:
         self._counts = config_core_counts(profile, table.configs)
         self._needs = [[(int(c), int(n)) for c, n in enumerate(row) if n] for row in self._counts]
         self._fill_order = cluster_fill_order(profile)
-        biggest = max(profile.clusters, key=lambda cluster: cluster.active_w)
-        self._load_cluster = biggest
+        self._load_cluster = max(profile.clusters, key=lambda cluster: cluster.max_mhz)  # loads run on the fastest core
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(np.isfinite(table.latency_ms), table.latency_sd_ms / table.latency_ms, 0.0)
         self._log_sigma = np.sqrt(np.log1p(np.square(ratio)))
@@ -106,15 +105,20 @@ class ContentionSim:
         self.env: simpy.Environment | None = None
 
     # -- episode ---------------------------------------------------------------------------------
-    def reset(self, rng: np.random.Generator, variant: int) -> None:
-        """Start a new episode with ``variant`` loaded and no requests queued."""
-        self.rng = rng
-        self.env = simpy.Environment()
+    def reset(self, seed: int, variant: int, start_epoch: int = 0) -> None:
+        """Start with ``variant`` loaded and no requests queued, at epoch ``start_epoch``.
+
+        Randomness is drawn per epoch from ``default_rng((seed, epoch))`` (common random numbers): the
+        arrivals and service-time noise of epoch ``t`` do not depend on what happened before, so a
+        counterfactual run of one epoch (the hindsight oracle's) sees exactly the same requests.
+        """
+        self.seed = int(seed)
+        self.env = simpy.Environment(initial_time=start_epoch * self.config.epoch_s)
         self.cores = [simpy.Container(self.env, capacity=c.cores, init=c.cores) for c in self.profile.clusters]
         self.queue: deque[float] = deque()
         self._wake: simpy.Event | None = None
         self.variant = variant
-        self.epoch = 0
+        self.epoch = start_epoch
         self._bg_holds: list[tuple[int, int, simpy.events.Event]] = []
         self._counters = _EpochCounters()
         self._oom = False
@@ -126,6 +130,7 @@ class ContentionSim:
         if self.env is None:
             raise RuntimeError("call reset() before step()")
         env = self.env
+        self.rng = np.random.default_rng((self.seed, self.epoch))
         self._counters = counters = _EpochCounters()
         switched = variant != self.variant
         self.variant = variant
