@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from adascale_rl.scenario import get_scenario
 from adascale_rl.sim import ContentionSim, EpochConditions, SimConfig
-from adascale_rl.sim.latency_model import condition_factor, config_core_counts, share_factors
+from adascale_rl.sim.latency_model import condition_factor, config_core_counts, placement_share_factors
 from adascale_rl.sim.placement import place_background
 from adascale_rl.sim.simulator import percentile
 
@@ -34,7 +34,7 @@ def run_epochs(sim: ContentionSim, variant: int, conditions: EpochConditions, se
 
 
 def best_latency(bg: float, freq: float) -> np.ndarray:
-    share = share_factors(PROFILE, COUNTS, place_background(PROFILE, bg))
+    share = placement_share_factors(PROFILE, COUNTS, place_background(PROFILE, bg))
     return (TABLE.latency_ms * share * condition_factor(freq, 40.0, PROFILE.throttle_c)).min(axis=1)
 
 

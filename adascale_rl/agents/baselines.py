@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from adascale_rl.envs.contract import TEMP_LOW_C, TEMP_SPAN_C, DecisionContract
-from adascale_rl.sim.latency_model import condition_factor, config_core_counts, share_factors
+from adascale_rl.sim.latency_model import condition_factor, config_core_counts, placement_share_factors
 from adascale_rl.sim.placement import place_background
 
 
 class StaticController:
-    """Always the same action (falls back to the safe action when it is masked)."""
+    """Always the same action (the smallest allowed variant when that action is masked)."""
 
     def __init__(self, contract: DecisionContract, action: int, name: str = "static") -> None:
         contract.action_to_variant(action)  # validates
@@ -20,7 +20,7 @@ class StaticController:
         self.name = name
 
     def decide(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
-        return self.action if action_mask[self.action] else self.contract.fallback_action
+        return self.action if action_mask[self.action] else self.contract.safe_action(action_mask)
 
     def reset(self) -> None:
         """Stateless."""
@@ -61,7 +61,7 @@ class GreedyController:
         """Per variant: predicted latency (ms) and energy (mJ) on its best configuration now."""
         freq, bg, temp = float(observation[0]), float(observation[1]), float(observation[3])
         temp_c = temp * TEMP_SPAN_C + TEMP_LOW_C if temp > 0 else float("nan")
-        share = share_factors(self.profile, self._counts, place_background(self.profile, bg))
+        share = placement_share_factors(self.profile, self._counts, place_background(self.profile, bg))
         latency = self.table.latency_ms * share * condition_factor(freq, temp_c, self.profile.throttle_c)
         best = np.argmin(latency, axis=1)
         rows = np.arange(len(self.table))

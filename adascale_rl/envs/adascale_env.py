@@ -123,7 +123,7 @@ class AdaScaleEnv(gym.Env):
         reward = self.contract.reward(stats)
         self._action = int(action)
         self._last = stats
-        self._bg_history = np.roll(self._bg_history, 1)
+        self._bg_history[1:] = self._bg_history[:-1]
         self._bg_history[0] = self._trace.cpu_bg_util[index]
         self._t += 1
         truncated = self._t >= self._length

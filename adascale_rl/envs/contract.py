@@ -133,6 +133,11 @@ class DecisionContract:
             mask[self._fallback_action] = True
         return mask
 
+    def safe_action(self, mask: np.ndarray) -> int:
+        """The allowed action with the smallest memory footprint (the fallback under a given mask)."""
+        allowed = np.where(mask & self.exists, self._mem_mb, np.inf)
+        return int(np.argmin(allowed)) if np.isfinite(allowed).any() else self._fallback_action
+
     @property
     def fallback_action(self) -> int:
         """The action with the smallest memory footprint: the safe choice when nothing else is known."""

@@ -45,25 +45,19 @@ def condition_factor(freq_frac: float, temp_c: float, throttle_c: float) -> floa
     return (1.0 + THERMAL_SLOPE * heat) / freq
 
 
-def share_factors(profile: DeviceProfile, counts: np.ndarray, placement: Placement) -> np.ndarray:
-    """Per configuration: slow-down from sharing cores with background, ``inf`` if it cannot be placed."""
-    cores = np.array([cluster.cores for cluster in profile.clusters])
-    held = np.array(placement.held)
-    rho = np.array(placement.rho)
-    free = cores - held
+def share_factors(counts: np.ndarray, free: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Per configuration: slow-down from sharing cores with background, ``inf`` if it cannot be placed.
+
+    ``counts``: (n_configs, n_clusters) cores each configuration needs; ``free``: cores per cluster not
+    held by background; ``rho``: background share on the partially loaded core of each cluster.
+    """
     unshared = free - (rho > 0)
     fits = (counts <= free).all(axis=1)
-    uses_shared = ((counts > unshared) & (counts > 0)) * rho  # rho of the shared core where it is needed
-    rho_max = uses_shared.max(axis=1)
+    rho_max = ((counts > unshared) * rho).max(axis=1)  # rho of the shared core where a config needs it
     return np.where(fits, 1.0 / (1.0 - rho_max / 2.0), np.inf)
 
 
-def predicted_latency_ms(table_latency_ms: np.ndarray, share: np.ndarray, condition: float) -> np.ndarray:
-    """Predicted service time per (variant, configuration): ``inf`` where unavailable or unplaceable."""
-    return table_latency_ms * share * condition
-
-
-def best_configs(latency_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per variant: index of the fastest usable configuration and its latency (``inf`` if none)."""
-    choice = np.argmin(latency_ms, axis=1)
-    return choice, latency_ms[np.arange(latency_ms.shape[0]), choice]
+def placement_share_factors(profile: DeviceProfile, counts: np.ndarray, placement: Placement) -> np.ndarray:
+    """:func:`share_factors` for a placement (free cores = cluster size − held)."""
+    cores = np.array([cluster.cores for cluster in profile.clusters])
+    return share_factors(counts, cores - np.array(placement.held), np.array(placement.rho))

@@ -4,22 +4,23 @@ Inside an epoch:
 
 - **Cores** are ``simpy.Container`` resources, one per cluster, holding that cluster's cores.
   At each epoch boundary the background takes the cores the placement rule assigns it
-  (:mod:`adascale_rl.sim.placement`) and gives back last epoch's (waiting if an inference still
-  holds them).
+  (:mod:`adascale_rl.sim.placement`) and gives back last epoch's.
 - **Requests** arrive as a Poisson process at the scenario's rate (arrival times drawn per epoch from
-  the episode's generator). A request that finds ``queue_limit`` requests waiting is dropped; while
-  the chosen variant does not fit free memory, arriving requests fail at once.
-- **One inference server** (the app's interpreter) takes requests in FIFO order. For each it takes the
-  fastest configuration of the current variant that the free cores allow (waiting for the next epoch
-  if none does), takes those cores from the cluster containers for the service time
-  (:mod:`adascale_rl.sim.latency_model`, with lognormal noise matching the catalog's measured spread)
-  and gives them back.
+  ``(seed, epoch)``). A request that finds ``queue_limit`` requests waiting is dropped; while the
+  chosen variant does not fit free memory, arriving requests fail at once. Arrivals are admitted to
+  the queue in order whenever the server looks at it (and at every epoch end), each seeing the queue
+  as it was at its arrival instant — exact for a FIFO single server, and one SimPy event per request
+  cheaper than an arrival process.
+- **One inference server** (the app's interpreter) takes requests in FIFO order. For each it runs the
+  fastest configuration of the current variant that fits the cores the containers have free
+  (waiting for the next epoch if none does), for the service time of
+  :mod:`adascale_rl.sim.latency_model` with lognormal noise matching the catalog's measured spread.
 - **Switching** variant puts a model load ahead of waiting requests: the server is busy for
   ``model_bytes / load_mb_per_s`` on one core of the biggest cluster.
 - **Energy** integrates the power model over busy cores (service and load time), at the epoch's
   frequency fraction; idle and background power are not attributed to the model.
 
-Per ``step`` the work is proportional to that epoch's requests (about two SimPy events each): the
+Per ``step`` the work is proportional to that epoch's requests (one or two SimPy events each): the
 per-epoch latency/power lookups are computed once per epoch, counters are reset each epoch, and no
 history is kept.
 """
@@ -36,9 +37,11 @@ import simpy
 from adascale_rl.catalog import DeviceProfile, VariantTable
 from adascale_rl.sim.latency_model import condition_factor, config_core_counts, share_factors
 from adascale_rl.sim.placement import Placement, cluster_fill_order, place_background
+from adascale_rl.sim.random_streams import EpochStreams
 from adascale_rl.sim.stats import EpochStats
 
 _LOAD = -1.0  # queue marker for a model load (real requests carry their arrival time)
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,6 @@ class ContentionSim:
         self.table = table
         self.config = config
         self._counts = config_core_counts(profile, table.configs)
-        self._needs = [[(int(c), int(n)) for c, n in enumerate(row) if n] for row in self._counts]
         self._fill_order = cluster_fill_order(profile)
         self._load_cluster = max(profile.clusters, key=lambda cluster: cluster.max_mhz)  # loads run on the fastest core
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -103,34 +105,33 @@ class ContentionSim:
         self._accuracy = table.accuracy.astype(float).tolist()
         self._model_mb = (table.model_bytes / 1e6).tolist()
         self.env: simpy.Environment | None = None
+        self._choice_cache: dict[tuple, tuple[float, float, float] | None] = {}
 
     # -- episode ---------------------------------------------------------------------------------
     def reset(self, seed: int, variant: int, start_epoch: int = 0) -> None:
         """Start with ``variant`` loaded and no requests queued, at epoch ``start_epoch``.
 
-        Randomness is drawn per epoch from ``default_rng((seed, epoch))`` (common random numbers): the
-        arrivals and service-time noise of epoch ``t`` do not depend on what happened before, so a
-        counterfactual run of one epoch (the hindsight oracle's) sees exactly the same requests.
+        Randomness comes from per-epoch streams of ``seed`` (:mod:`adascale_rl.sim.random_streams`).
         """
-        self.seed = int(seed)
+        self._streams = EpochStreams(int(seed))
         self.env = simpy.Environment(initial_time=start_epoch * self.config.epoch_s)
         self.cores = [simpy.Container(self.env, capacity=c.cores, init=c.cores) for c in self.profile.clusters]
-        self.queue: deque[float] = deque()
-        self._wake: simpy.Event | None = None
+        self.queue: deque[float] = deque()  # admitted requests (arrival times) and load markers
+        self._pending: deque[float] = deque()  # this epoch's arrivals not yet admitted
+        self._idle: simpy.Event | None = None
         self.variant = variant
         self.epoch = start_epoch
-        self._bg_holds: list[tuple[int, int, simpy.events.Event]] = []
+        self._bg_held: tuple[int, ...] = ()
         self._counters = _EpochCounters()
         self._oom = False
-        self._service: tuple[int, float, float, float] | None = None
+        self._service: tuple[float, float, float] | None = None
         self.env.process(self._server())
 
     def step(self, variant: int, conditions: EpochConditions) -> EpochStats:
         """Run one epoch with ``variant`` selected under ``conditions``; return what it produced."""
         if self.env is None:
             raise RuntimeError("call reset() before step()")
-        env = self.env
-        self.rng = np.random.default_rng((self.seed, self.epoch))
+        self.rng = self._streams.at_epoch(self.epoch)
         self._counters = counters = _EpochCounters()
         switched = variant != self.variant
         self.variant = variant
@@ -138,13 +139,15 @@ class ContentionSim:
         self._oom = self.table.mem_mb[variant] > conditions.usable_memory_mb(self.profile, self.config.mem_reserve_mb)
         if switched and not self._oom:
             self.queue.appendleft(_LOAD)
-            self._notify()
+        now = self.env.now
         end = (self.epoch + 1) * self.config.epoch_s
         n_arrivals = int(self.rng.poisson(self.config.request_rate_hz * self.config.epoch_s))
         if n_arrivals:
-            arrivals = env.now + np.sort(self.rng.random(n_arrivals)) * (end - env.now)
-            env.process(self._arrivals(arrivals.tolist()))
-        env.run(until=end)
+            self._pending.extend((now + np.sort(self.rng.random(n_arrivals)) * (end - now)).tolist())
+        if self._idle is not None and not self._idle.triggered:
+            self._idle.succeed()
+        self.env.run(until=end)
+        self._admit(end)
         self.epoch += 1
         return self._stats(counters, switched)
 
@@ -155,80 +158,91 @@ class ContentionSim:
         self._hold_background(placement)
         self._freq_frac = 1.0 if math.isnan(conditions.cpu_freq_frac) else conditions.cpu_freq_frac
         self._condition = condition_factor(conditions.cpu_freq_frac, conditions.temp_c, self.profile.throttle_c)
-        self._share = share_factors(self.profile, self._counts, placement)
+        self._rho = placement.rho
         self._service = self._choose_config(self.variant)
 
-    def _choose_config(self, variant: int) -> tuple[int, float, float, float] | None:
-        """Fastest usable configuration of ``variant`` now: (config, service ms, log-sigma, power W)."""
-        latency = self.table.latency_ms[variant] * self._share * self._condition
+    def _choose_config(self, variant: int) -> tuple[float, float, float] | None:
+        """Fastest configuration of ``variant`` on the free cores: (service ms, log-sigma, power W).
+
+        Memoised: traces hold each sample for several epochs, so the same situation recurs."""
+        free = tuple(container.level for container in self.cores)
+        key = (variant, free, self._rho, self._condition, self._freq_frac)
+        cached = self._choice_cache.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        if len(self._choice_cache) > 50_000:
+            self._choice_cache.clear()
+        share = share_factors(self._counts, np.array(free), np.array(self._rho))
+        latency = self.table.latency_ms[variant] * share * self._condition
         config = int(np.argmin(latency))
-        if not math.isfinite(latency[config]):
-            return None
-        power = self.profile.active_power_w(self.table.configs[config], self._freq_frac)
-        return config, float(latency[config]), float(self._log_sigma[variant, config]), power
+        choice = None
+        if math.isfinite(latency[config]):
+            power = self.profile.active_power_w(self.table.configs[config], self._freq_frac)
+            choice = float(latency[config]), float(self._log_sigma[variant, config]), power
+        self._choice_cache[key] = choice
+        return choice
 
     def _hold_background(self, placement: Placement) -> None:
-        for cluster, amount, event in self._bg_holds:
-            if event.triggered:
-                self.cores[cluster].put(amount)
-            else:
-                event.cancel()
-        self._bg_holds = [(index, held, self.cores[index].get(held))
-                          for index, held in enumerate(placement.held) if held]
+        """Give back last epoch's background cores and take this epoch's (always available: the
+        server reads free cores but never holds them, so background gets never wait)."""
+        for index, held in enumerate(self._bg_held):
+            if held:
+                self.cores[index].put(held)
+        for index, held in enumerate(placement.held):
+            if held:
+                self.cores[index].get(held)
+        self._bg_held = placement.held
 
-    def _notify(self) -> None:
-        if self._wake is not None and not self._wake.triggered:
-            self._wake.succeed()
+    def _admit(self, until: float) -> None:
+        """Admit arrivals up to ``until`` in order: each sees the queue as it was at its arrival."""
+        pending = self._pending
+        while pending and pending[0] <= until:
+            arrival = pending.popleft()
+            if self._accept(arrival):
+                self.queue.append(arrival)
 
-    def _arrivals(self, times: list[float]):
-        env = self.env
+    def _accept(self, arrival: float) -> bool:
+        """Count an arrival; False if it fails (variant out of memory) or is dropped (queue full)."""
         counters = self._counters
-        queue = self.queue
-        limit = self.config.queue_limit
-        for t in times:
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            counters.requests += 1
-            if self._oom:
-                counters.failed += 1
-            elif len(queue) >= limit:
-                counters.dropped += 1
-            else:
-                queue.append(t)
-                self._notify()
+        counters.requests += 1
+        if self._oom:
+            counters.failed += 1
+            return False
+        if len(self.queue) >= self.config.queue_limit:
+            counters.dropped += 1
+            return False
+        return True
 
     def _server(self):
-        env = self.env
-        queue = self.queue
+        env, queue, pending = self.env, self.queue, self._pending
         while True:
-            if not queue:
-                self._wake = env.event()
-                yield self._wake
-                continue
-            arrival = queue.popleft()
-            if arrival == _LOAD:
-                yield from self._load_model()
-            elif self._oom:  # swapped for a variant that does not fit while this request waited
-                self._counters.failed += 1
+            self._admit(env.now)
+            if queue:
+                arrival = queue.popleft()
+                if arrival == _LOAD:
+                    yield from self._load_model()
+                elif self._oom:  # swapped for a variant that does not fit while this request waited
+                    self._counters.failed += 1
+                else:
+                    yield from self._serve(arrival)
+            elif pending:  # idle: the next arrival starts service at once (one timeout covers both)
+                arrival = pending.popleft()
+                if self._accept(arrival):
+                    yield from self._serve(arrival)
             else:
-                yield from self._serve(arrival)
+                self._idle = env.event()
+                yield self._idle
 
     def _serve(self, arrival: float):
+        """Serve one request that starts at ``max(now, arrival)``; record it when it completes."""
         env = self.env
         while self._service is None:  # no configuration fits the free cores: wait for the next epoch
             yield env.timeout(self.config.epoch_s * (self.epoch + 1) - env.now + 1e-9)
-        config, service_ms, sigma, power_w = self._service
+        service_ms, sigma, power_w = self._service
         variant = self.variant
         if sigma > 0:
             service_ms *= math.exp(sigma * self.rng.standard_normal() - 0.5 * sigma * sigma)
-        needs = self._needs[config]
-        for cluster, count in needs:
-            event = self.cores[cluster].get(count)
-            if not event.triggered:
-                yield event
-        yield env.timeout(service_ms / 1000.0)
-        for cluster, count in needs:
-            self.cores[cluster].put(count)
+        yield env.timeout(max(0.0, arrival - env.now) + service_ms / 1000.0)
         counters = self._counters
         counters.energy_j += power_w * service_ms / 1000.0
         latency_ms = (env.now - arrival) * 1000.0
