@@ -75,7 +75,8 @@ def test_simulated_latency_grows_with_load_and_falling_frequency(variant):
 
 def test_energy_is_latency_times_power():
     variant = TABLE.index("mobilenet_w1|int8")
-    sim = make_sim(request_rate_hz=2.0)
+    # a budget no configuration meets makes the runtime take the fastest one at any clock
+    sim = make_sim(request_rate_hz=2.0, latency_budget_ms=1e-3)
     fast = run_epochs(sim, variant, CALM, seed=5, epochs=3)
     half = run_epochs(sim, variant, dataclasses.replace(CALM, cpu_freq_frac=0.5), seed=5, epochs=3)
     config = int(np.argmin(TABLE.latency_ms[variant]))
@@ -86,6 +87,20 @@ def test_energy_is_latency_times_power():
     assert ratio == pytest.approx(2.0 * power_half / power_full, rel=1e-9)
     mean_energy_mj = 1000 * sum(s.energy_j for s in fast) / sum(s.completed for s in fast)
     assert mean_energy_mj == pytest.approx(power_full * TABLE.latency_ms[variant, config], rel=0.1)
+
+
+def test_runtime_takes_the_least_energy_configuration_that_meets_half_the_budget():
+    variant = TABLE.index("mobilenet_w1|int8")
+    sim = make_sim(latency_budget_ms=30.0)
+    sim.reset(0, variant)
+    sim.step(variant, CALM)
+    service_ms, _, power_w = sim._service
+    latency = TABLE.latency_ms[variant]
+    energy = np.array([PROFILE.active_power_w(c) for c in TABLE.configs]) * latency
+    within = latency <= 15.0
+    assert service_ms <= 15.0
+    assert service_ms * power_w == pytest.approx(energy[within].min())
+    assert service_ms > latency.min()  # the fastest configuration costs more energy here
 
 
 def test_switch_costs_a_load_proportional_to_model_bytes():

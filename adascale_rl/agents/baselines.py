@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from adascale_rl.envs.contract import TEMP_LOW_C, TEMP_SPAN_C, DecisionContract
-from adascale_rl.sim.latency_model import condition_factor, config_core_counts, placement_share_factors
+from adascale_rl.sim.latency_model import (
+    MIN_FREQ_FRAC,
+    choose_config,
+    condition_factor,
+    config_core_counts,
+    placement_share_factors,
+)
 from adascale_rl.sim.placement import place_background
 
 
@@ -54,18 +60,18 @@ class GreedyController:
         self.budget_ms = scenario.latency_budget_ms * margin
         self.tie_tol = tie_tol
         self._counts = config_core_counts(self.profile, self.table.configs)
-        power = np.array([self.profile.active_power_w(cfg) for cfg in self.table.configs])
-        self._energy_per_ms = power  # W = mJ per ms at nominal frequency
+        self._budget_for_config = scenario.latency_budget_ms
 
     def predict(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per variant: predicted latency (ms) and energy (mJ) on its best configuration now."""
+        """Per variant: predicted latency (ms) and energy (mJ) on the configuration the runtime picks now."""
         freq, bg, temp = float(observation[0]), float(observation[1]), float(observation[3])
         temp_c = temp * TEMP_SPAN_C + TEMP_LOW_C if temp > 0 else float("nan")
         share = placement_share_factors(self.profile, self._counts, place_background(self.profile, bg))
         latency = self.table.latency_ms * share * condition_factor(freq, temp_c, self.profile.throttle_c)
-        best = np.argmin(latency, axis=1)
+        power = np.array([self.profile.active_power_w(cfg, max(freq, MIN_FREQ_FRAC)) for cfg in self.table.configs])
+        chosen = np.array([choose_config(row, power, self._budget_for_config) for row in latency])
         rows = np.arange(len(self.table))
-        return latency[rows, best], latency[rows, best] * self._energy_per_ms[best]
+        return latency[rows, chosen], latency[rows, chosen] * power[chosen]
 
     def decide(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
         latency, energy = self.predict(observation)

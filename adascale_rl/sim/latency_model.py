@@ -13,6 +13,11 @@ profile-based greedy controller, so both predict latency the same way).
 
 A configuration is usable only if the cores it needs are not held by background (see
 :mod:`adascale_rl.sim.placement`): it takes unshared free cores first, then the shared one.
+
+Which configuration runs (:func:`choose_config`) is the runtime's energy-aware rule: among usable
+configurations whose service time leaves at least half the budget for queueing
+(``service ≤ SERVICE_SHARE × budget``), the one with the least energy per inference; if none does, the
+fastest. Both the simulator and the greedy controller's predictions use it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 from adascale_rl.catalog import DeviceProfile
 from adascale_rl.sim.placement import Placement
 
+SERVICE_SHARE = 0.5  # share of the latency budget one inference may take (the rest is for queueing)
 THERMAL_SLOPE = 0.03  # +3 % service time per °C above the throttle temperature (estimated)
 MIN_FREQ_FRAC = 0.05
 
@@ -61,3 +67,11 @@ def placement_share_factors(profile: DeviceProfile, counts: np.ndarray, placemen
     """:func:`share_factors` for a placement (free cores = cluster size − held)."""
     cores = np.array([cluster.cores for cluster in profile.clusters])
     return share_factors(counts, cores - np.array(placement.held), np.array(placement.rho))
+
+
+def choose_config(latency_ms: np.ndarray, power_w: np.ndarray, budget_ms: float) -> int:
+    """Index of the configuration the runtime uses (see module docstring); ``latency_ms`` may hold ``inf``."""
+    within = latency_ms <= SERVICE_SHARE * budget_ms
+    if within.any():
+        return int(np.argmin(np.where(within, latency_ms * power_w, np.inf)))
+    return int(np.argmin(latency_ms))

@@ -12,8 +12,9 @@ Inside an epoch:
   as it was at its arrival instant — exact for a FIFO single server, and one SimPy event per request
   cheaper than an arrival process.
 - **One inference server** (the app's interpreter) takes requests in FIFO order. For each it runs the
-  fastest configuration of the current variant that fits the cores the containers have free
-  (waiting for the next epoch if none does), for the service time of
+  configuration of the current variant that the runtime's energy-aware rule picks among those that fit
+  the cores the containers have free (:func:`~adascale_rl.sim.latency_model.choose_config`; waiting
+  for the next epoch if none fits), for the service time of
   :mod:`adascale_rl.sim.latency_model` with lognormal noise matching the catalog's measured spread.
 - **Switching** variant puts a model load ahead of waiting requests: the server is busy for
   ``model_bytes / load_mb_per_s`` on one core of the biggest cluster.
@@ -35,7 +36,7 @@ import numpy as np
 import simpy
 
 from adascale_rl.catalog import DeviceProfile, VariantTable
-from adascale_rl.sim.latency_model import condition_factor, config_core_counts, share_factors
+from adascale_rl.sim.latency_model import choose_config, condition_factor, config_core_counts, share_factors
 from adascale_rl.sim.placement import Placement, cluster_fill_order, place_background
 from adascale_rl.sim.random_streams import EpochStreams
 from adascale_rl.sim.stats import EpochStats
@@ -106,6 +107,7 @@ class ContentionSim:
         self._model_mb = (table.model_bytes / 1e6).tolist()
         self.env: simpy.Environment | None = None
         self._choice_cache: dict[tuple, tuple[float, float, float] | None] = {}
+        self._power_cache: dict[float, np.ndarray] = {}
 
     # -- episode ---------------------------------------------------------------------------------
     def reset(self, seed: int, variant: int, start_epoch: int = 0) -> None:
@@ -162,7 +164,8 @@ class ContentionSim:
         self._service = self._choose_config(self.variant)
 
     def _choose_config(self, variant: int) -> tuple[float, float, float] | None:
-        """Fastest configuration of ``variant`` on the free cores: (service ms, log-sigma, power W).
+        """Configuration the runtime picks for ``variant`` on the free cores (energy-aware rule of
+        :func:`~adascale_rl.sim.latency_model.choose_config`): (service ms, log-sigma, power W).
 
         Memoised: traces hold each sample for several epochs, so the same situation recurs."""
         free = tuple(container.level for container in self.cores)
@@ -174,13 +177,21 @@ class ContentionSim:
             self._choice_cache.clear()
         share = share_factors(self._counts, np.array(free), np.array(self._rho))
         latency = self.table.latency_ms[variant] * share * self._condition
-        config = int(np.argmin(latency))
+        power = self._config_power(self._freq_frac)
+        config = choose_config(latency, power, self.config.latency_budget_ms)
         choice = None
         if math.isfinite(latency[config]):
-            power = self.profile.active_power_w(self.table.configs[config], self._freq_frac)
-            choice = float(latency[config]), float(self._log_sigma[variant, config]), power
+            choice = float(latency[config]), float(self._log_sigma[variant, config]), float(power[config])
         self._choice_cache[key] = choice
         return choice
+
+    def _config_power(self, freq_frac: float) -> np.ndarray:
+        """Active power (W) of every configuration's cores at a frequency fraction (memoised)."""
+        power = self._power_cache.get(freq_frac)
+        if power is None:
+            power = np.array([self.profile.active_power_w(cfg, freq_frac) for cfg in self.table.configs])
+            self._power_cache[freq_frac] = power
+        return power
 
     def _hold_background(self, placement: Placement) -> None:
         """Give back last epoch's background cores and take this epoch's (always available: the
