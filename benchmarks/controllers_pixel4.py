@@ -1,0 +1,56 @@
+"""Controller quality on the test split of the default scenario, all controllers in one run.
+
+Reports PPO's score against the oracle and greedy, and PPO versus static-full: p95-latency ratio,
+energy ratio, accuracy difference and budget-miss rate (goals: score ≥ 0.95 and above greedy; ≥ 2×
+latency, ≥ 3× energy, misses ≤ 2 %).
+
+Usage: ``python benchmarks/controllers_pixel4.py [--policy runs/NAME] [--episodes 16] [--out reports/bench]``
+(default policy: the one bundled with the package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from adascale_rl.agents.bundled import bundled_policy
+from adascale_rl.agents.jobs import run_evaluation
+from adascale_rl.scenario import get_scenario
+
+CONTROLLERS = ["ppo", "greedy", "best-static", "static-full", "random", "oracle"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", default=None)
+    parser.add_argument("--episodes", type=int, default=16)
+    parser.add_argument("--episode-epochs", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--out", default="reports/bench_controllers")
+    args = parser.parse_args()
+    scenario = get_scenario("pixel4")
+    policy = args.policy or str(bundled_policy(scenario.name))
+    started = time.perf_counter()
+    result = run_evaluation(scenario, CONTROLLERS, policy, episodes=args.episodes,
+                            episode_epochs=args.episode_epochs, seed=args.seed, out_dir=args.out)
+    table = result.summary.set_index("controller")
+    ppo, full = table.loc["ppo"], table.loc["static-full"]
+    goals = {
+        "ppo_score": round(float(ppo["score"]), 4),
+        "greedy_score": round(float(table.loc["greedy", "score"]), 4),
+        "best_static_score": round(float(table.loc["best-static", "score"]), 4),
+        "p95_latency_ratio_static_full_over_ppo": round(float(full["p95_ms"] / ppo["p95_ms"]), 3),
+        "energy_ratio_static_full_over_ppo": round(float(full["energy_mj"] / ppo["energy_mj"]), 3),
+        "accuracy_difference_pt_ppo_minus_static_full": round(100 * float(ppo["accuracy"] - full["accuracy"]), 2),
+        "ppo_budget_miss_pct": round(float(ppo["budget_miss_pct"]), 3),
+        "static_full_budget_miss_pct": round(float(full["budget_miss_pct"]), 3),
+    }
+    print(result.summary.to_markdown(index=False, floatfmt=".4g"))
+    print(json.dumps({"date": time.strftime("%Y-%m-%d"), "policy": policy, "episodes": args.episodes,
+                      "episode_epochs": args.episode_epochs, "seed": args.seed,
+                      "wall_s": round(time.perf_counter() - started, 1), **goals}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
