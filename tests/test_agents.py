@@ -145,3 +145,30 @@ def test_summary_metrics_follow_their_definitions(env):
     assert summary["energy_mj"] == pytest.approx(1000 * records["energy_j"].sum() / completed)
     assert summary["epochs"] == 30 and summary["switches_per_hour"] == pytest.approx(1 / (30 / 3600))
     assert np.isnan(summary["score"])
+
+
+def test_scenarios_cli_lists_bundled_scenarios(capsys):
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    assert "pixel4" in out and "s10" in out and "local" in out
+
+
+def test_evaluate_defaults_to_the_bundled_policy(tmp_path):
+    out = tmp_path / "bundled"
+    assert main(["evaluate", "--controllers", "ppo,static-full", "--episodes", "1", "--episode-epochs", "20",
+                 "--out", str(out)]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["policy"].endswith("policies/pixel4")
+
+
+def test_unknown_controller_is_a_clear_cli_error(capsys):
+    assert main(["evaluate", "--controllers", "genius", "--episodes", "1", "--out", "/tmp/never"]) == 2
+    assert "unknown controller 'genius'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quickstart_runs_end_to_end(tmp_path):
+    assert main(["quickstart", "--timesteps", "2048", "--episodes", "1", "--out", str(tmp_path)]) == 0
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv")
+    assert set(summary["controller"]) == {"ppo", "greedy", "best-static", "static-full", "random", "oracle"}
+    assert (tmp_path / "run" / "best_model.zip").is_file()

@@ -21,13 +21,15 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from adascale_rl.cli import agents, catalog, supernet, traces
+    from adascale_rl.cli import agents, bridge, catalog, export, supernet, traces
 
     cli.add_command(traces.traces)
     cli.add_command(catalog.catalog)
     cli.add_command(supernet.supernet)
     for command in (agents.train, agents.evaluate_cmd, agents.quickstart, agents.scenarios):
         cli.add_command(command)
+    cli.add_command(bridge.bridge)
+    cli.add_command(export.export)
 
 
 _register()
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except (DataError, KeyError, FileNotFoundError) as exc:
+    except (DataError, KeyError, FileNotFoundError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         click.echo(f"error: {message}", err=True)
         return 2

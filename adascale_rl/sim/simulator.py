@@ -106,7 +106,7 @@ class ContentionSim:
         self._accuracy = table.accuracy.astype(float).tolist()
         self._model_mb = (table.model_bytes / 1e6).tolist()
         self.env: simpy.Environment | None = None
-        self._choice_cache: dict[tuple, tuple[float, float, float] | None] = {}
+        self._choice_cache: dict[tuple, list[tuple[float, float, float] | None]] = {}
         self._power_cache: dict[float, np.ndarray] = {}
 
     # -- episode ---------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class ContentionSim:
         self._idle: simpy.Event | None = None
         self.variant = variant
         self.epoch = start_epoch
-        self._bg_held: tuple[int, ...] = ()
+        self._bg_held: tuple[int, ...] = (0,) * len(self.profile.clusters)
         self._counters = _EpochCounters()
         self._oom = False
         self._service: tuple[float, float, float] | None = None
@@ -167,23 +167,27 @@ class ContentionSim:
         """Configuration the runtime picks for ``variant`` on the free cores (energy-aware rule of
         :func:`~adascale_rl.sim.latency_model.choose_config`): (service ms, log-sigma, power W).
 
-        Memoised: traces hold each sample for several epochs, so the same situation recurs."""
+        Memoised per situation (free cores, sharing, clock, heat) for all variants at once: traces hold
+        each sample for several epochs and a policy revisits variants, so the same lookups recur."""
         free = tuple(container.level for container in self.cores)
-        key = (variant, free, self._rho, self._condition, self._freq_frac)
-        cached = self._choice_cache.get(key, _MISSING)
-        if cached is not _MISSING:
-            return cached
-        if len(self._choice_cache) > 50_000:
-            self._choice_cache.clear()
+        key = (free, self._rho, self._condition, self._freq_frac)
+        choices = self._choice_cache.get(key)
+        if choices is None:
+            if len(self._choice_cache) > 20_000:
+                self._choice_cache.clear()
+            choices = self._choice_cache[key] = self._choices_for_all_variants(free)
+        return choices[variant]
+
+    def _choices_for_all_variants(self, free: tuple[int, ...]) -> list[tuple[float, float, float] | None]:
         share = share_factors(self._counts, np.array(free), np.array(self._rho))
-        latency = self.table.latency_ms[variant] * share * self._condition
+        latency = self.table.latency_ms * share * self._condition
         power = self._config_power(self._freq_frac)
-        config = choose_config(latency, power, self.config.latency_budget_ms)
-        choice = None
-        if math.isfinite(latency[config]):
-            choice = float(latency[config]), float(self._log_sigma[variant, config]), float(power[config])
-        self._choice_cache[key] = choice
-        return choice
+        choices: list[tuple[float, float, float] | None] = []
+        for variant, row in enumerate(latency):
+            config = choose_config(row, power, self.config.latency_budget_ms)
+            choices.append((float(row[config]), float(self._log_sigma[variant, config]), float(power[config]))
+                           if math.isfinite(row[config]) else None)
+        return choices
 
     def _config_power(self, freq_frac: float) -> np.ndarray:
         """Active power (W) of every configuration's cores at a frequency fraction (memoised)."""
@@ -194,14 +198,13 @@ class ContentionSim:
         return power
 
     def _hold_background(self, placement: Placement) -> None:
-        """Give back last epoch's background cores and take this epoch's (always available: the
-        server reads free cores but never holds them, so background gets never wait)."""
-        for index, held in enumerate(self._bg_held):
-            if held:
-                self.cores[index].put(held)
-        for index, held in enumerate(placement.held):
-            if held:
-                self.cores[index].get(held)
+        """Background takes or gives back the cores by which its placement changed (never waiting:
+        the server reads free cores but does not hold them)."""
+        for index, (before, now) in enumerate(zip(self._bg_held, placement.held, strict=True)):
+            if now > before:
+                self.cores[index].get(now - before)
+            elif now < before:
+                self.cores[index].put(before - now)
         self._bg_held = placement.held
 
     def _admit(self, until: float) -> None:

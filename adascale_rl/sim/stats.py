@@ -41,3 +41,9 @@ class EpochStats:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def __copy__(self) -> EpochStats:
+        return self  # immutable: sharing is safe, and vectorised envs deep-copy every step's info
+
+    def __deepcopy__(self, memo: dict) -> EpochStats:
+        return self
