@@ -69,7 +69,7 @@ class GreedyController:
         share = placement_share_factors(self.profile, self._counts, place_background(self.profile, bg))
         latency = self.table.latency_ms * share * condition_factor(freq, temp_c, self.profile.throttle_c)
         power = np.array([self.profile.active_power_w(cfg, max(freq, MIN_FREQ_FRAC)) for cfg in self.table.configs])
-        chosen = np.array([choose_config(row, power, self._budget_for_config) for row in latency])
+        chosen = choose_config(latency, power, self._budget_for_config)
         rows = np.arange(len(self.table))
         return latency[rows, chosen], latency[rows, chosen] * power[chosen]
 

@@ -69,9 +69,11 @@ def placement_share_factors(profile: DeviceProfile, counts: np.ndarray, placemen
     return share_factors(counts, cores - np.array(placement.held), np.array(placement.rho))
 
 
-def choose_config(latency_ms: np.ndarray, power_w: np.ndarray, budget_ms: float) -> int:
-    """Index of the configuration the runtime uses (see module docstring); ``latency_ms`` may hold ``inf``."""
+def choose_config(latency_ms: np.ndarray, power_w: np.ndarray, budget_ms: float) -> np.ndarray:
+    """Index of the configuration the runtime uses (see module docstring), along the last axis.
+
+    ``latency_ms``: (..., n_configs), may hold ``inf``; ``power_w``: (n_configs,) active power."""
     within = latency_ms <= SERVICE_SHARE * budget_ms
-    if within.any():
-        return int(np.argmin(np.where(within, latency_ms * power_w, np.inf)))
-    return int(np.argmin(latency_ms))
+    frugal = np.argmin(np.where(within, latency_ms * power_w, np.inf), axis=-1)
+    fastest = np.argmin(latency_ms, axis=-1)
+    return np.where(within.any(axis=-1), frugal, fastest)

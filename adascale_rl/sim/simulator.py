@@ -182,12 +182,12 @@ class ContentionSim:
         share = share_factors(self._counts, np.array(free), np.array(self._rho))
         latency = self.table.latency_ms * share * self._condition
         power = self._config_power(self._freq_frac)
-        choices: list[tuple[float, float, float] | None] = []
-        for variant, row in enumerate(latency):
-            config = choose_config(row, power, self.config.latency_budget_ms)
-            choices.append((float(row[config]), float(self._log_sigma[variant, config]), float(power[config]))
-                           if math.isfinite(row[config]) else None)
-        return choices
+        configs = choose_config(latency, power, self.config.latency_budget_ms)
+        rows = np.arange(len(configs))
+        service = latency[rows, configs].tolist()
+        sigma = self._log_sigma[rows, configs].tolist()
+        watts = power[configs].tolist()
+        return [(service[v], sigma[v], watts[v]) if math.isfinite(service[v]) else None for v in rows.tolist()]
 
     def _config_power(self, freq_frac: float) -> np.ndarray:
         """Active power (W) of every configuration's cores at a frequency fraction (memoised)."""
