@@ -40,26 +40,31 @@ def write_report(out_dir: str | Path, scenario: Scenario, summary: pd.DataFrame,
 
 
 def plot_timeline(records: pd.DataFrame, scenario: Scenario, path: Path) -> None:
-    """First episode: trace load and frequency, each controller's variant accuracy, p95 vs budget."""
-    first = records[records["episode"] == records["episode"].iloc[0]]
+    """The most eventful episode (largest swing in background load): trace load and frequency, each
+    controller's variant accuracy, p95 vs budget."""
+    swing = records.groupby("episode")["cpu_bg_util"].std()
+    first = records[records["episode"] == swing.idxmax()]
     fig, axes = plt.subplots(3, 1, figsize=(11, 7.5), sharex=True)
     context = first[first["controller"] == first["controller"].iloc[0]]
-    hours = (context["epoch"] - context["epoch"].iloc[0]) * scenario.epoch_s / 60.0
-    axes[0].fill_between(hours, context["cpu_bg_util"], step="post", alpha=0.35, label="background load")
-    axes[0].plot(hours, context["cpu_freq_frac"], drawstyle="steps-post", label="CPU frequency / max")
+    minutes = (context["epoch"] - context["epoch"].iloc[0]) * scenario.epoch_s / 60.0
+    axes[0].fill_between(minutes, context["cpu_bg_util"], step="post", alpha=0.35, label="background load")
+    axes[0].plot(minutes, context["cpu_freq_frac"], drawstyle="steps-post", label="CPU frequency / max")
     axes[0].set_ylim(0, 1.05)
     axes[0].set_title(f"trace {context['trace'].iloc[0]} (from epoch {int(context['epoch'].iloc[0])})")
     accuracy = scenario.table.accuracy
     index = {vid: i for i, vid in enumerate(scenario.table.variant_id)}
-    for name in [n for n in TIMELINE_CONTROLLERS if n in set(first["controller"])]:
+    shown = [n for n in TIMELINE_CONTROLLERS if n in set(first["controller"])]
+    for order, name in enumerate(reversed(shown)):  # the learned controller drawn last, on top
         rows = first[first["controller"] == name]
         minutes = (rows["epoch"] - rows["epoch"].iloc[0]) * scenario.epoch_s / 60.0
-        axes[1].plot(minutes, [accuracy[index[v]] for v in rows["variant_id"]], drawstyle="steps-post", label=name)
-        axes[2].plot(minutes, rows["latency_p95_ms"], linewidth=0.8, label=name)
+        width = 2.0 if name == "ppo" else 1.0
+        axes[1].plot(minutes, [accuracy[index[v]] for v in rows["variant_id"]], drawstyle="steps-post", label=name,
+                     linewidth=width, zorder=order)
+        axes[2].plot(minutes, rows["latency_p95_ms"], linewidth=0.6 * width, label=name, zorder=order)
     axes[2].axhline(scenario.latency_budget_ms, color="red", linestyle="--", label="budget")
     axes[1].set_ylabel("variant top-1 accuracy")
     axes[2].set_ylabel("p95 latency (ms)")
-    axes[2].set_yscale("symlog", linthresh=10)
+    axes[2].set_ylim(0, 4 * scenario.latency_budget_ms)
     axes[2].set_xlabel("minutes")
     for ax in axes:
         ax.legend(loc="upper right", fontsize=8)
