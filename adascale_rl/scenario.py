@@ -95,10 +95,12 @@ class Scenario:
         return data
 
     def digest(self) -> str:
-        """SHA-256 over the scenario's settings and its catalog's content (policies are tied to it)."""
+        """SHA-256 over the scenario's settings, its device profile and its catalog's content: a policy
+        is tied to all three, since each changes what an action leads to."""
         payload = json.dumps(self.to_dict(), sort_keys=True).encode()
+        profile = json.dumps(asdict(self.profile), sort_keys=True).encode()
         catalog = self.table.to_frame().to_csv(index=False).encode()
-        return hashlib.sha256(payload + b"\0" + catalog).hexdigest()
+        return hashlib.sha256(payload + b"\0" + profile + b"\0" + catalog).hexdigest()
 
 
 def _resolve(ref: str, source: str, from_path, from_bundle, suffix: str):

@@ -14,7 +14,7 @@ from adascale_rl.scenario import get_scenario
 from adascale_rl.sim import ContentionSim, EpochConditions, SimConfig
 from adascale_rl.sim.latency_model import condition_factor, config_core_counts, placement_share_factors
 from adascale_rl.sim.placement import place_background
-from adascale_rl.sim.simulator import percentile
+from adascale_rl.sim.stats import percentile
 
 SCENARIO = get_scenario("pixel4")
 PROFILE, TABLE = SCENARIO.profile, SCENARIO.table

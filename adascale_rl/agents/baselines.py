@@ -12,6 +12,7 @@ from adascale_rl.sim.latency_model import (
     condition_factor,
     config_core_counts,
     placement_share_factors,
+    service_ms,
 )
 from adascale_rl.sim.placement import place_background
 
@@ -67,7 +68,8 @@ class GreedyController:
         freq, bg, temp = float(observation[0]), float(observation[1]), float(observation[3])
         temp_c = temp * TEMP_SPAN_C + TEMP_LOW_C if temp > 0 else float("nan")
         share = placement_share_factors(self.profile, self._counts, place_background(self.profile, bg))
-        latency = self.table.latency_ms * share * condition_factor(freq, temp_c, self.profile.throttle_c)
+        latency = service_ms(self.table.latency_ms, share, condition_factor(freq, temp_c, self.profile.throttle_c),
+                             self.profile.request_overhead_ms)
         power = np.array([self.profile.active_power_w(cfg, max(freq, MIN_FREQ_FRAC)) for cfg in self.table.configs])
         chosen = choose_config(latency, power, self._budget_for_config)
         rows = np.arange(len(self.table))

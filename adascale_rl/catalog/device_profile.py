@@ -9,6 +9,8 @@ A profile is a TOML file (bundled ones live in ``adascale_rl/data/devices/``)::
     load_mb_per_s = 400.0      # storage read speed used for model (re)load time on a switch
     idle_w = 0.3               # whole-device floor power while the model runs (display off)
     sources = ["..."]          # where the figures come from
+    request_overhead_ms = 0.0  # optional: measured per-request serving overhead on top of catalog latency
+    request_overhead_sd_ms = 0.0  # optional: its standard deviation
 
     [[clusters]]
     name = "large"
@@ -103,6 +105,8 @@ class DeviceProfile:
     clusters: tuple[Cluster, ...]
     configs: tuple[ComputeConfig, ...]
     sources: tuple[str, ...] = ()
+    request_overhead_ms: float = 0.0
+    request_overhead_sd_ms: float = 0.0
 
     @property
     def n_cores(self) -> int:
@@ -175,6 +179,8 @@ def load_profile(path: str | Path) -> DeviceProfile:
         ram_mb=_positive(doc, "ram_mb", path), throttle_c=float(require(doc, "throttle_c", (int, float), path)),
         load_mb_per_s=_positive(doc, "load_mb_per_s", path), idle_w=_non_negative(doc, "idle_w", path),
         clusters=tuple(clusters), configs=tuple(configs), sources=tuple(doc.get("sources", ())),
+        request_overhead_ms=_optional_non_negative(doc, "request_overhead_ms", path),
+        request_overhead_sd_ms=_optional_non_negative(doc, "request_overhead_sd_ms", path),
     )
 
 
@@ -240,6 +246,10 @@ def _positive(table: dict, key: str, where: str | Path) -> float:
     if not (math.isfinite(value) and value > 0):
         raise DataError(where, f"key '{key}' must be a positive number", value=value)
     return value
+
+
+def _optional_non_negative(table: dict, key: str, where: str | Path) -> float:
+    return _non_negative(table, key, where) if key in table else 0.0
 
 
 def _non_negative(table: dict, key: str, where: str | Path) -> float:

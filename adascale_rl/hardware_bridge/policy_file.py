@@ -187,7 +187,7 @@ def _major(version: str) -> str:
 def check_contract(policy: PolicyContract, scenario: Scenario, contract: DecisionContract) -> None:
     """Refuse a policy that does not match ``scenario`` or this package (every mismatch is named).
 
-    Checks the scenario digest (settings + catalog), the observation and action sizes, the fallback
+    Checks the scenario digest (settings + device profile + catalog), the observation and action sizes, the fallback
     action, the action → variant table, the package major version and the ONNX file's SHA-256.
     """
     where = str(policy.path)

@@ -1,7 +1,8 @@
 """How long one inference takes under the current device state (used by the simulator and by the
 profile-based greedy controller, so both predict latency the same way).
 
-``service_ms = table_ms[variant, config] × freq_factor × thermal_factor × share_factor`` where
+``service_ms = table_ms[variant, config] × freq_factor × thermal_factor × share_factor + overhead_ms``
+where
 
 - ``freq_factor = 1 / max(cpu_freq_frac, 0.05)``: inference is compute-bound, so time scales inversely
   with clock (an unknown frequency, NaN, counts as nominal);
@@ -10,6 +11,10 @@ profile-based greedy controller, so both predict latency the same way).
 - ``share_factor = 1 / (1 − rho_max / 2)``: a thread sharing a core whose background share is ``rho``
   gets ``1 − rho/2`` of it (CFS between the inference thread and the background threads), and a
   multi-threaded inference moves at the pace of its slowest core.
+
+- ``overhead_ms`` is the device profile's measured per-request serving overhead (``request_overhead_ms``:
+  waking the serving thread and running on cold caches, which a back-to-back latency benchmark such as
+  the catalog's does not see; 0 where not measured).
 
 A configuration is usable only if the cores it needs are not held by background (see
 :mod:`adascale_rl.sim.placement`): it takes unshared free cores first, then the shared one.
@@ -49,6 +54,11 @@ def condition_factor(freq_frac: float, temp_c: float, throttle_c: float) -> floa
     freq = 1.0 if math.isnan(freq_frac) else max(freq_frac, MIN_FREQ_FRAC)
     heat = 0.0 if math.isnan(temp_c) else max(0.0, temp_c - throttle_c)
     return (1.0 + THERMAL_SLOPE * heat) / freq
+
+
+def service_ms(table_latency_ms: np.ndarray, share: np.ndarray, condition: float, overhead_ms: float) -> np.ndarray:
+    """Predicted service time (see module docstring); ``inf`` stays ``inf``."""
+    return table_latency_ms * share * condition + overhead_ms
 
 
 def share_factors(counts: np.ndarray, free: np.ndarray, rho: np.ndarray) -> np.ndarray:

@@ -36,7 +36,13 @@ import numpy as np
 import simpy
 
 from adascale_rl.catalog import DeviceProfile, VariantTable
-from adascale_rl.sim.latency_model import choose_config, condition_factor, config_core_counts, share_factors
+from adascale_rl.sim.latency_model import (
+    choose_config,
+    condition_factor,
+    config_core_counts,
+    service_ms,
+    share_factors,
+)
 from adascale_rl.sim.placement import Placement, cluster_fill_order, place_background
 from adascale_rl.sim.random_streams import EpochStreams
 from adascale_rl.sim.stats import EpochStats
@@ -82,14 +88,6 @@ class _EpochCounters:
         self.latencies: list[float] = []
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default) of an already sorted, non-empty list."""
-    position = (len(sorted_values) - 1) * q / 100.0
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 class ContentionSim:
     """Simulates a device serving inference requests under a trace's contention (see module docstring)."""
 
@@ -100,9 +98,12 @@ class ContentionSim:
         self._counts = config_core_counts(profile, table.configs)
         self._fill_order = cluster_fill_order(profile)
         self._load_cluster = max(profile.clusters, key=lambda cluster: cluster.max_mhz)  # loads run on the fastest core
+        # lognormal spread of one service: the catalog's measured spread plus the serving overhead's
+        total = table.latency_ms + profile.request_overhead_ms
+        variance = np.square(table.latency_sd_ms) + profile.request_overhead_sd_ms**2
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(np.isfinite(table.latency_ms), table.latency_sd_ms / table.latency_ms, 0.0)
-        self._log_sigma = np.sqrt(np.log1p(np.square(ratio)))
+            ratio_sq = np.where(np.isfinite(total), variance / np.square(total), 0.0)
+        self._log_sigma = np.sqrt(np.log1p(ratio_sq))
         self._accuracy = table.accuracy.astype(float).tolist()
         self._model_mb = (table.model_bytes / 1e6).tolist()
         self.env: simpy.Environment | None = None
@@ -180,7 +181,7 @@ class ContentionSim:
 
     def _choices_for_all_variants(self, free: tuple[int, ...]) -> list[tuple[float, float, float] | None]:
         share = share_factors(self._counts, np.array(free), np.array(self._rho))
-        latency = self.table.latency_ms * share * self._condition
+        latency = service_ms(self.table.latency_ms, share, self._condition, self.profile.request_overhead_ms)
         power = self._config_power(self._freq_frac)
         configs = choose_config(latency, power, self.config.latency_budget_ms)
         rows = np.arange(len(configs))
@@ -252,13 +253,13 @@ class ContentionSim:
         env = self.env
         while self._service is None:  # no configuration fits the free cores: wait for the next epoch
             yield env.timeout(self.config.epoch_s * (self.epoch + 1) - env.now + 1e-9)
-        service_ms, sigma, power_w = self._service
+        service, sigma, power_w = self._service
         variant = self.variant
         if sigma > 0:
-            service_ms *= math.exp(sigma * self.rng.standard_normal() - 0.5 * sigma * sigma)
-        yield env.timeout(max(0.0, arrival - env.now) + service_ms / 1000.0)
+            service *= math.exp(sigma * self.rng.standard_normal() - 0.5 * sigma * sigma)
+        yield env.timeout(max(0.0, arrival - env.now) + service / 1000.0)
         counters = self._counters
-        counters.energy_j += power_w * service_ms / 1000.0
+        counters.energy_j += power_w * service / 1000.0
         latency_ms = (env.now - arrival) * 1000.0
         counters.completed += 1
         counters.accuracy_sum += self._accuracy[variant]
@@ -274,17 +275,9 @@ class ContentionSim:
         self._counters.energy_j += self._load_cluster.core_power_w(True, self._freq_frac) * load_s
 
     def _stats(self, counters: _EpochCounters, switched: bool) -> EpochStats:
-        resolved = counters.completed + counters.dropped + counters.failed
-        if counters.latencies:
-            ordered = sorted(counters.latencies)
-            p50, p95, lat_max = percentile(ordered, 50), percentile(ordered, 95), ordered[-1]
-        else:
-            p50 = p95 = lat_max = 0.0
-        misses = counters.late + counters.dropped + counters.failed
-        return EpochStats(
+        return EpochStats.from_tallies(
             requests=counters.requests, completed=counters.completed, dropped=counters.dropped,
-            failed=counters.failed, latency_p50_ms=p50, latency_p95_ms=p95, latency_max_ms=lat_max,
-            miss_frac=misses / resolved if resolved else 0.0, energy_j=counters.energy_j,
-            accuracy=counters.accuracy_sum / resolved if resolved else 0.0, switched=switched,
-            out_of_memory=self._oom, load_ms=counters.load_ms, queue_len=len(self.queue),
+            failed=counters.failed, late=counters.late, latencies_ms=counters.latencies, energy_j=counters.energy_j,
+            accuracy_sum=counters.accuracy_sum, switched=switched, out_of_memory=self._oom,
+            load_ms=counters.load_ms, queue_len=len(self.queue),
         )

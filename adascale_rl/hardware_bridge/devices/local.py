@@ -50,9 +50,9 @@ from adascale_rl.sim.latency_model import (
     condition_factor,
     config_core_counts,
     placement_share_factors,
+    service_ms,
 )
 from adascale_rl.sim.placement import cluster_fill_order, place_background
-from adascale_rl.sim.simulator import percentile
 from adascale_rl.sim.stats import EpochStats
 
 log = logging.getLogger(__name__)
@@ -194,8 +194,8 @@ class LocalDevice:
         out). If none can be placed, the one with the fewest cores still runs — a real machine shares."""
         placement = place_background(self.profile, self._bg, self._fill)
         condition = condition_factor(self._freq, self._temp, self.profile.throttle_c)
-        latency = self.table.latency_ms[variant] * placement_share_factors(self.profile, self._counts, placement)
-        latency = latency * condition
+        share = placement_share_factors(self.profile, self._counts, placement)
+        latency = service_ms(self.table.latency_ms[variant], share, condition, self.profile.request_overhead_ms)
         if not np.isfinite(latency).any():
             return int(np.argmin(np.where(np.isfinite(self.table.latency_ms[variant]), self._counts.sum(axis=1),
                                           np.inf)))
@@ -319,16 +319,8 @@ class LocalDevice:
                 c.energy_j += power_w * (done - start)
 
     def _stats(self, c: _Counters, switched: bool, queue_len: int) -> EpochStats:
-        resolved = c.completed + c.dropped + c.failed
-        if c.latencies:
-            ordered = sorted(c.latencies)
-            p50, p95, top = percentile(ordered, 50), percentile(ordered, 95), ordered[-1]
-        else:
-            p50 = p95 = top = 0.0
-        return EpochStats(
-            requests=c.requests, completed=c.completed, dropped=c.dropped, failed=c.failed,
-            latency_p50_ms=p50, latency_p95_ms=p95, latency_max_ms=top,
-            miss_frac=(c.late + c.dropped + c.failed) / resolved if resolved else 0.0,
-            energy_j=c.energy_j, accuracy=c.accuracy_sum / resolved if resolved else 0.0, switched=switched,
+        return EpochStats.from_tallies(
+            requests=c.requests, completed=c.completed, dropped=c.dropped, failed=c.failed, late=c.late,
+            latencies_ms=c.latencies, energy_j=c.energy_j, accuracy_sum=c.accuracy_sum, switched=switched,
             out_of_memory=c.oom, load_ms=c.load_ms, queue_len=queue_len,
         )
