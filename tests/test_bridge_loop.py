@@ -13,13 +13,14 @@ import pandas as pd
 import psutil
 import pytest
 
+from adascale_rl.agents.bundled import bundled_policy
 from adascale_rl.cli import main
 from adascale_rl.envs.contract import DecisionContract
 from adascale_rl.hardware_bridge.devices.base import Device
 from adascale_rl.hardware_bridge.devices.local import LocalDevice, LocalReader
 from adascale_rl.hardware_bridge.loop import CSV_COLUMNS
 from adascale_rl.hardware_bridge.session import run_bridge
-from adascale_rl.hardware_bridge.testing import exported_tiny_policy, quick_local_scenario
+from adascale_rl.hardware_bridge.testing import exported_tiny_policy
 
 TEST_TRACE = "rpi4b4gb_1200mhz_pattern_12h"
 
@@ -30,11 +31,9 @@ def pixel4_policy(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local_policy(tmp_path_factory) -> Path:
-    """A tiny policy for a scenario whose variants run here (supernet variants timed on this machine)."""
-    base = tmp_path_factory.getbasetemp() / "bridge_quick_local"
-    toml = quick_local_scenario(base / "scenario")
-    return exported_tiny_policy(base, str(toml), steps=384)
+def local_policy() -> Path:
+    """The policy bundled for the ``local`` scenario, whose supernet variants run on this machine."""
+    return bundled_policy("local")
 
 
 def _no_children() -> bool:
@@ -91,7 +90,7 @@ def test_local_reader_excludes_own_cpu() -> None:
 def test_local_device_serves_real_requests(local_policy) -> None:
     from adascale_rl.scenario import get_scenario
 
-    scenario = get_scenario(str(next((local_policy.parent / "scenario").glob("*.toml"))))
+    scenario = get_scenario("local")
     contract = DecisionContract(scenario)
     with LocalDevice(scenario, seed=1) as device:
         assert isinstance(device, Device)
