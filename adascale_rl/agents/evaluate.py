@@ -79,7 +79,7 @@ def run_episode(env: AdaScaleEnv, controller: Controller, spec: EpisodeSpec) -> 
         if terminated or truncated:
             break
     frame = pd.DataFrame(rows)
-    frame.insert(0, "trace", env.episode.trace.name)
+    frame.insert(0, "trace", env.episode.trace.meta.name)
     frame.insert(0, "episode", spec.seed)
     return frame
 

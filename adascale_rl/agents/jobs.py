@@ -46,7 +46,7 @@ def run_evaluation(scenario: Scenario, controller_names: list[str], policy: str 
     report = None
     if out_dir is not None:
         meta = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "policy": str(policy),
-                "traces": [t.name for t in env.source.traces], "episodes": len(specs), "seed": seed,
+                "traces": [t.meta.name for t in env.source.traces], "episodes": len(specs), "seed": seed,
                 "controllers": controller_names}
         report = write_report(out_dir, scenario, summary, records, meta)
     return EvaluationResult(summary, records, report)

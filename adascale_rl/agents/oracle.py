@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from adascale_rl.envs.adascale_env import AdaScaleEnv
-from adascale_rl.sim.simulator import ContentionSim
+from adascale_rl.sim.simulator import ContentionSim, EpochConditions
 
 
 def epoch_rewards(env: AdaScaleEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,7 +36,7 @@ def epoch_rewards(env: AdaScaleEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     allowed = np.zeros_like(stay, dtype=bool)
     for t in range(episode.length):
         index = episode.start + t
-        conditions = episode.trace.conditions(index)
+        conditions = EpochConditions.from_trace(episode.trace, index)
         allowed[t] = env.contract.action_mask(env.reading(index))
         for action in actions[allowed[t][actions]]:
             variant = contract.action_to_variant(action)

@@ -9,9 +9,9 @@ import gymnasium as gym
 import numpy as np
 
 from adascale_rl.envs.contract import HISTORY, DecisionContract, Reading
-from adascale_rl.envs.trace_source import EpochTrace, TraceSource
+from adascale_rl.envs.trace_source import TraceSource
 from adascale_rl.scenario import Scenario, get_scenario
-from adascale_rl.sim.simulator import ContentionSim, SimConfig
+from adascale_rl.sim.simulator import ContentionSim, EpochConditions, SimConfig
 from adascale_rl.sim.stats import EpochStats
 from adascale_rl.traces import Trace
 
@@ -21,7 +21,7 @@ RENDER_WINDOW = 120
 class Episode(NamedTuple):
     """What an episode replays: a trace segment and the seed of the simulator's random numbers."""
 
-    trace: EpochTrace
+    trace: Trace  # resampled to the decision epoch
     start: int
     length: int
     sim_seed: int
@@ -83,7 +83,7 @@ class AdaScaleEnv(gym.Env):
         self.sim = ContentionSim(s.profile, s.table, SimConfig(s.epoch_s, s.request_rate_hz, s.latency_budget_ms,
                                                                s.queue_limit, s.mem_reserve_mb))
         self._next_trace = 0
-        self._trace: EpochTrace | None = None
+        self._trace: Trace | None = None
         self._render_log: deque = deque(maxlen=RENDER_WINDOW)
 
     # -- gymnasium API ---------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class AdaScaleEnv(gym.Env):
             start = int(options.get("start", 0))
             length = int(options.get("length", len(trace) - start))
             if not (start >= 0 and length >= 1 and start + length <= len(trace)):
-                raise ValueError(f"segment start={start} length={length} does not fit trace {trace.name!r} "
+                raise ValueError(f"segment start={start} length={length} does not fit trace {trace.meta.name!r} "
                                  f"of {len(trace)} epochs")
         self.episode = Episode(trace, start, length, int(self.np_random.integers(2**63 - 1)))
         self._trace, self._start, self._length = trace, start, length
@@ -112,14 +112,14 @@ class AdaScaleEnv(gym.Env):
         self._last: EpochStats | None = None
         self._bg_history = np.full(HISTORY, float(trace.cpu_bg_util[start]))
         self._render_log.clear()
-        return self._observation(), {"trace": trace.name, "start_epoch": start}
+        return self._observation(), {"trace": trace.meta.name, "start_epoch": start}
 
     def step(self, action):
         if self._trace is None:
             raise RuntimeError("call reset() before step()")
         variant = self.contract.action_to_variant(action)
         index = self._start + self._t
-        stats = self.sim.step(variant, self._trace.conditions(index))
+        stats = self.sim.step(variant, EpochConditions.from_trace(self._trace, index))
         reward = self.contract.reward(stats)
         self._action = int(action)
         self._last = stats

@@ -46,6 +46,7 @@ from adascale_rl.sim.latency_model import (
 from adascale_rl.sim.placement import Placement, cluster_fill_order, place_background
 from adascale_rl.sim.random_streams import EpochStreams
 from adascale_rl.sim.stats import EpochStats
+from adascale_rl.traces.schema import Trace
 
 _LOAD = -1.0  # queue marker for a model load (real requests carry their arrival time)
 _MISSING = object()
@@ -70,6 +71,12 @@ class EpochConditions:
     cpu_bg_util: float
     mem_avail_frac: float
     temp_c: float
+
+    @classmethod
+    def from_trace(cls, trace: Trace, index: int) -> EpochConditions:
+        """The conditions of epoch ``index`` of a trace resampled to the decision epoch."""
+        return cls(float(trace.cpu_freq_frac[index]), float(trace.cpu_bg_util[index]),
+                   float(trace.mem_avail_frac[index]), float(trace.temp_c[index]))
 
     def usable_memory_mb(self, profile: DeviceProfile, reserve_mb: float) -> float:
         """Memory a model may use now: what is available minus what the OS keeps in reserve."""

@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 
 from adascale_rl.envs.contract import DecisionContract, Reading
-from adascale_rl.envs.trace_source import EpochTrace
 from adascale_rl.scenario import Scenario
-from adascale_rl.sim.simulator import ContentionSim, SimConfig
+from adascale_rl.sim.simulator import ContentionSim, EpochConditions, SimConfig
 from adascale_rl.sim.stats import EpochStats
-from adascale_rl.traces import Trace
+from adascale_rl.traces import Trace, resample
 
 
 class SimDevice:
@@ -24,11 +23,11 @@ class SimDevice:
     energy_source = "modelled: simulator power model (device profile active power x busy time)"
     reading_is = "coming"  # the reading is the trace sample the coming epoch is served under (as in the env)
 
-    def __init__(self, scenario: Scenario, trace: Trace | EpochTrace, *, epoch_s: float | None = None,
+    def __init__(self, scenario: Scenario, trace: Trace, *, epoch_s: float | None = None,
                  start_epoch: int = 0, seed: int = 0) -> None:
         self.scenario = scenario
         self.epoch_s = float(epoch_s or scenario.epoch_s)
-        self.trace = trace if isinstance(trace, EpochTrace) else EpochTrace.from_trace(trace, self.epoch_s)
+        self.trace = resample(trace, self.epoch_s)
         if not 0 <= start_epoch < len(self.trace):
             raise ValueError(f"start_epoch {start_epoch} outside the trace's {len(self.trace)} epochs")
         self.contract = DecisionContract(scenario)
@@ -62,8 +61,8 @@ class SimDevice:
             raise ValueError(f"SimDevice serves {self.epoch_s:g} s epochs (the trace was resampled to that), "
                              f"got {duration_s:g} s")
         if self.index >= len(self.trace):
-            raise RuntimeError(f"trace {self.trace.name!r} has no epochs left")
-        stats = self.sim.step(self._variant, self.trace.conditions(self.index))
+            raise RuntimeError(f"trace {self.trace.meta.name!r} has no epochs left")
+        stats = self.sim.step(self._variant, EpochConditions.from_trace(self.trace, self.index))
         self.index += 1
         return stats
 
