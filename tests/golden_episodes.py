@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,10 @@ STAT_FIELDS = tuple(field.name for field in dataclasses.fields(EpochStats))
 
 
 def make_env(scenario: str | Scenario, mode: str, **kwargs: Any) -> AdaScaleEnv:
-    """The env every golden case plays (one place to pass options the env needs to report full stats)."""
+    """The env every golden case plays, with full step infos (``full_info``; main's env, which this file
+    also runs on to regenerate the JSON, always gave them and has no such argument)."""
+    if "full_info" in inspect.signature(AdaScaleEnv).parameters:
+        kwargs.setdefault("full_info", True)
     if mode == "train":
         return AdaScaleEnv(scenario, mode="train", episode_epochs=TRAIN_EPOCHS, **kwargs)
     return AdaScaleEnv(scenario, mode="eval", **kwargs)

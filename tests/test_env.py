@@ -56,7 +56,8 @@ def test_sb3_check_env(scenario):
 
 
 def test_same_seed_same_actions_same_trajectory(scenario):
-    env_a, env_b = AdaScaleEnv(scenario, episode_epochs=40), AdaScaleEnv(scenario, episode_epochs=40)
+    env_a = AdaScaleEnv(scenario, episode_epochs=40, full_info=True)
+    env_b = AdaScaleEnv(scenario, episode_epochs=40, full_info=True)
     actions = valid_actions(env_a, np.random.default_rng(1), 40)
     first, second = rollout(env_a, 7, actions), rollout(env_b, 7, actions)
     np.testing.assert_array_equal(first[0], second[0])
@@ -66,7 +67,7 @@ def test_same_seed_same_actions_same_trajectory(scenario):
 
 
 def test_different_seeds_differ(scenario):
-    env = AdaScaleEnv(scenario, episode_epochs=40)
+    env = AdaScaleEnv(scenario, episode_epochs=40, full_info=True)
     actions = valid_actions(env, np.random.default_rng(1), 40)
     a, b = rollout(env, 1, actions), rollout(env, 2, actions)
     assert any(not np.array_equal(x[0], y[0]) for x, y in zip(a[1:], b[1:], strict=True))
@@ -103,7 +104,7 @@ def test_property_observations_rewards_masks(scenario, rate, budget, queue_limit
     varied = dataclasses.replace(
         scenario, request_rate_hz=rate, latency_budget_ms=budget, queue_limit=queue_limit, mem_reserve_mb=reserve,
         epoch_s=epoch_s, reward=RewardWeights(*weights, energy_ref_mj=50.0))
-    env = AdaScaleEnv(varied, episode_epochs=15)
+    env = AdaScaleEnv(varied, episode_epochs=15, full_info=True)
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     for _ in range(15):
@@ -140,7 +141,7 @@ def test_variant_too_big_for_memory_is_masked(scenario):
 
 
 def test_mask_never_empty_even_when_nothing_fits(scenario):
-    env = AdaScaleEnv(dataclasses.replace(scenario, mem_reserve_mb=1e9), episode_epochs=5)
+    env = AdaScaleEnv(dataclasses.replace(scenario, mem_reserve_mb=1e9), episode_epochs=5, full_info=True)
     env.reset(seed=0)
     mask = env.action_masks()
     assert mask.sum() == 1 and mask[env.contract.fallback_action]
