@@ -30,6 +30,7 @@ from adascale_rl.traces import Trace, load_split
 PPO_KEYS = ("policy", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "learning_rate", "ent_coef",
             "clip_range", "vf_coef", "max_grad_norm", "policy_kwargs", "target_kl")
 RUN_KEYS = ("n_envs", "n_timesteps")
+DEFAULT_VEC_ENV = "batched"  # fastest here; same learning semantics as the others (agents/vec_env.py)
 
 
 def load_hyperparams(scenario_name: str, path: str | Path | None = None) -> dict[str, Any]:
@@ -71,13 +72,19 @@ class TrainResult:
 
 def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None, seed: int = 0,
           n_envs: int | None = None, hyperparams: str | Path | None = None, val_frac: float = 0.2,
-          eval_freq: int = 10_000, eval_episodes: int = 4, progress_bar: bool = True, verbose: int = 0) -> TrainResult:
-    """Train a MaskablePPO controller for ``scenario`` and write a run folder (see module docstring)."""
+          eval_freq: int = 10_000, eval_episodes: int = 4, progress_bar: bool = True, verbose: int = 0,
+          vec_env: str = DEFAULT_VEC_ENV) -> TrainResult:
+    """Train a MaskablePPO controller for ``scenario`` and write a run folder (see module docstring).
+
+    ``vec_env`` (see :mod:`adascale_rl.agents.vec_env`): ``batched`` (default, the fastest measured on
+    the 2-core reference machine, docs/BENCHMARKS.md), ``subproc`` or ``dummy`` (SB3's ``make_vec_env``).
+    All three give the same training run for the same seed: sub-environment ``i`` is seeded ``seed + i``
+    and PPO reads identical observations, rewards, masks and episode ends. Validation always runs in
+    this process."""
     from sb3_contrib import MaskablePPO
     from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
-    from stable_baselines3.common.env_util import make_vec_env
 
-    from adascale_rl.envs import AdaScaleEnv
+    from adascale_rl.agents.vec_env import make_training_vec_env
 
     params = load_hyperparams(scenario.name, hyperparams)
     n_envs = n_envs or int(params.pop("n_envs", 1))
@@ -88,10 +95,9 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train_traces, val_traces = split_in_time(load_split(scenario.train_split), val_frac)
-    vec = make_vec_env(AdaScaleEnv, n_envs=n_envs, seed=seed,
-                       env_kwargs={"scenario": scenario, "traces": train_traces})
-    eval_env = make_vec_env(AdaScaleEnv, n_envs=1, seed=seed + 10_000,
-                            env_kwargs={"scenario": scenario, "traces": val_traces})
+    vec = make_training_vec_env(vec_env, n_envs, seed, scenario=scenario, traces=train_traces)
+    eval_env = make_training_vec_env("dummy" if vec_env == "dummy" else "batched", 1, seed + 10_000,
+                                     scenario=scenario, traces=val_traces)
     callback = MaskableEvalCallback(eval_env, n_eval_episodes=eval_episodes, eval_freq=max(1, eval_freq // n_envs),
                                     best_model_save_path=str(out), log_path=str(out / "eval"), deterministic=True,
                                     verbose=verbose)
@@ -105,7 +111,7 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     vec.close()
     eval_env.close()
     run = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "algorithm": "MaskablePPO",
-           "timesteps": timesteps, "seed": seed, "n_envs": n_envs, "val_frac": val_frac,
+           "timesteps": timesteps, "seed": seed, "n_envs": n_envs, "vec_env": vec_env, "val_frac": val_frac,
            "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2), "fps": round(timesteps / wall, 1),
            "best_mean_reward": float(callback.best_mean_reward), "package_version": __version__}
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")

@@ -126,7 +126,8 @@ class AdaScaleEnv(gym.Env):
     def _start_episode(self, episode: Episode, request_rate_hz: float | None = None) -> None:
         """Play ``episode`` from its first epoch (``request_rate_hz``: this episode's arrival rate, default
         the scenario's). The segment's columns become plain lists and its masks are computed at once,
-        so a step indexes them instead of reading numpy scalars."""
+        so a step indexes them instead of reading numpy scalars; the simulator's situations for the
+        whole segment are looked up (new ones computed) in one pass."""
         trace, start, length = episode.trace, episode.start, episode.length
         stop = start + length
         self.episode = episode
@@ -136,6 +137,7 @@ class AdaScaleEnv(gym.Env):
         self._mem = trace.mem_avail_frac[start:stop].tolist()
         self._temp = trace.temp_c[start:stop].tolist()
         self._battery = trace.battery_frac[start:stop].tolist()
+        self._situations = self.sim.situations.segment(self._bg, self._freq, self._temp)
         self._masks = self.contract.action_masks_for(trace.mem_avail_frac[start:stop])
         self._masks.flags.writeable = False  # handed out in infos: shared, so read-only
         self._t = 0
@@ -151,7 +153,7 @@ class AdaScaleEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         variant = self.contract.action_to_variant(action)
         t = self._t
-        stats = self.sim.step_values(variant, self._freq[t], self._bg[t], self._mem[t], self._temp[t])
+        stats = self.sim.step_situation(variant, self._situations[t], self._mem[t])
         reward = self.contract.reward(stats)
         self._action = action = int(action)
         self._last = stats

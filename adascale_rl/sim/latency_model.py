@@ -65,11 +65,14 @@ def share_factors(counts: np.ndarray, free: np.ndarray, rho: np.ndarray) -> np.n
     """Per configuration: slow-down from sharing cores with background, ``inf`` if it cannot be placed.
 
     ``counts``: (n_configs, n_clusters) cores each configuration needs; ``free``: cores per cluster not
-    held by background; ``rho``: background share on the partially loaded core of each cluster.
+    held by background; ``rho``: background share on the partially loaded core of each cluster. ``free``
+    and ``rho`` may carry leading batch axes, (..., n_clusters) → (..., n_configs).
     """
+    free = np.asarray(free)[..., None, :]
+    rho = np.asarray(rho)[..., None, :]
     unshared = free - (rho > 0)
-    fits = (counts <= free).all(axis=1)
-    rho_max = ((counts > unshared) * rho).max(axis=1)  # rho of the shared core where a config needs it
+    fits = (counts <= free).all(axis=-1)
+    rho_max = ((counts > unshared) * rho).max(axis=-1)  # rho of the shared core where a config needs it
     return np.where(fits, 1.0 / (1.0 - rho_max / 2.0), np.inf)
 
 
@@ -82,7 +85,8 @@ def placement_share_factors(profile: DeviceProfile, counts: np.ndarray, placemen
 def choose_config(latency_ms: np.ndarray, power_w: np.ndarray, budget_ms: float) -> np.ndarray:
     """Index of the configuration the runtime uses (see module docstring), along the last axis.
 
-    ``latency_ms``: (..., n_configs), may hold ``inf``; ``power_w``: (n_configs,) active power."""
+    ``latency_ms``: (..., n_configs), may hold ``inf``; ``power_w``: (n_configs,) active power, or any
+    shape that broadcasts against ``latency_ms``."""
     within = latency_ms <= SERVICE_SHARE * budget_ms
     frugal = np.argmin(np.where(within, latency_ms * power_w, np.inf), axis=-1)
     fastest = np.argmin(latency_ms, axis=-1)

@@ -143,12 +143,12 @@ class ContentionSim:
 
     def step(self, variant: int, conditions: EpochConditions) -> EpochStats:
         """Run one epoch with ``variant`` selected under ``conditions``; return what it produced."""
-        return self.step_values(variant, conditions.cpu_freq_frac, conditions.cpu_bg_util, conditions.mem_avail_frac,
-                                conditions.temp_c)
+        situation = self.situations.get(conditions.cpu_bg_util, conditions.cpu_freq_frac, conditions.temp_c)
+        return self.step_situation(variant, situation, conditions.mem_avail_frac)
 
-    def step_values(self, variant: int, cpu_freq_frac: float, cpu_bg_util: float, mem_avail_frac: float,
-                    temp_c: float) -> EpochStats:
-        """:meth:`step` with the conditions as plain floats (the env's hot path: no object per epoch)."""
+    def step_situation(self, variant: int, situation: Situation, mem_avail_frac: float) -> EpochStats:
+        """:meth:`step` with the epoch's situation already looked up (the env fetches a whole episode's
+        from :meth:`SituationTable.segment` at reset) and its available-memory fraction."""
         env = self.env
         if env is None:
             raise RuntimeError("call reset() before step()")
@@ -156,7 +156,7 @@ class ContentionSim:
         self._counters = counters = _EpochCounters()
         switched = variant != self.variant
         self.variant = variant
-        situation = self._situation = self.situations.get(cpu_bg_util, cpu_freq_frac, temp_c)
+        self._situation = situation
         self._hold_background(situation.held)
         self._service = self._choice(variant)
         self._oom = self._mem_mb[variant] > mem_avail_frac * self.profile.ram_mb - self.config.mem_reserve_mb

@@ -15,6 +15,7 @@ recomputing them), so results are bit-identical with or without it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -68,21 +69,30 @@ class SituationTable:
         return len(self._situations)
 
     def get(self, cpu_bg_util: float, cpu_freq_frac: float, temp_c: float) -> Situation:
-        """The situation of one epoch (NaN frequency or temperature: unknown, see the latency model).
+        """The situation of one epoch (NaN frequency or temperature: unknown, see the latency model)."""
+        return self.segment([cpu_bg_util], [cpu_freq_frac], [temp_c])[0]
+
+    def segment(self, cpu_bg_util: Sequence[float], cpu_freq_frac: Sequence[float],
+                temp_c: Sequence[float]) -> list[Situation]:
+        """The situations of consecutive epochs, the ones not memoised yet computed in one vectorised pass
+        (an episode's segment at reset: a transformed or unseen trace costs one numpy pass, not one per
+        new situation).
 
         Keyed by what the lookups depend on — background load, clock and the slow-down factor — so
         temperatures below the throttle point, which change nothing, do not split situations."""
-        freq_frac = 1.0 if math.isnan(cpu_freq_frac) else cpu_freq_frac
-        condition = condition_factor(cpu_freq_frac, temp_c, self._throttle_c)
-        key = (cpu_bg_util, freq_frac, condition)
-        situation = self._situations.get(key)
-        if situation is None:
-            if len(self._situations) >= MAX_ENTRIES:
-                self._situations.clear()
+        throttle_c = self._throttle_c
+        keys = [(bg, 1.0 if math.isnan(freq) else freq, condition_factor(freq, temp, throttle_c))
+                for bg, freq, temp in zip(cpu_bg_util, cpu_freq_frac, temp_c, strict=True)]
+        known = self._situations
+        missing = list(dict.fromkeys(key for key in keys if key not in known))
+        if missing:
+            if len(known) + len(missing) > MAX_ENTRIES:
+                known.clear()
                 self._placements.clear()
                 self._power.clear()
-            situation = self._situations[key] = self._compute(cpu_bg_util, freq_frac, condition)
-        return situation
+                missing = list(dict.fromkeys(keys))
+            known.update(zip(missing, self._compute(missing), strict=True))
+        return [known[key] for key in keys]
 
     def placement(self, cpu_bg_util: float) -> Placement:
         """The background placement for a utilisation (memoised)."""
@@ -91,15 +101,26 @@ class SituationTable:
             placement = self._placements[cpu_bg_util] = place_background(self.profile, cpu_bg_util, self._fill_order)
         return placement
 
-    def _compute(self, cpu_bg_util: float, freq_frac: float, condition: float) -> Situation:
-        placement = self.placement(cpu_bg_util)
-        free = self._cores - np.array(placement.held)
-        share = share_factors(self._counts, free, np.array(placement.rho))
-        latency = service_ms(self.table.latency_ms, share, condition, self.profile.request_overhead_ms)
-        power, load_power_w = self._config_power(freq_frac)
-        configs = choose_config(latency, power, self.latency_budget_ms)
-        choices = np.stack([latency[self._rows, configs], self._log_sigma[self._rows, configs], power[configs]], axis=1)
-        return Situation(placement.held, freq_frac, choices, load_power_w)
+    def _compute(self, keys: list[tuple[float, float, float]]) -> list[Situation]:
+        """Situations for (background, frequency fraction, slow-down) keys, all variants, in one pass.
+
+        Element for element the same arithmetic as one situation at a time (broadcasting only adds axes),
+        so results do not depend on how situations were batched."""
+        placements = [self.placement(bg) for bg, _, _ in keys]
+        free = self._cores - np.array([placement.held for placement in placements])  # (B, clusters)
+        share = share_factors(self._counts, free, np.array([placement.rho for placement in placements]))
+        condition = np.array([key[2] for key in keys])[:, None, None]
+        latency = service_ms(self.table.latency_ms, share[:, None, :], condition,
+                             self.profile.request_overhead_ms)  # (B, variants, configs)
+        powers = [self._config_power(freq) for _, freq, _ in keys]
+        power = np.array([per_config for per_config, _ in powers])  # (B, configs)
+        configs = choose_config(latency, power[:, None, :], self.latency_budget_ms)  # (B, variants)
+        service = np.take_along_axis(latency, configs[..., None], axis=-1)[..., 0]
+        sigma = self._log_sigma[self._rows, configs]
+        watts = np.take_along_axis(power, configs, axis=-1)
+        choices = np.stack([service, sigma, watts], axis=-1)  # (B, variants, 3)
+        return [Situation(placement.held, key[1], rows, load_w)
+                for placement, key, rows, (_, load_w) in zip(placements, keys, choices, powers, strict=True)]
 
     def _config_power(self, freq_frac: float) -> tuple[np.ndarray, float]:
         """Active power (W) of every configuration's cores, and of the load core, at a frequency fraction."""
