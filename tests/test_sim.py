@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adascale_rl.scenario import get_scenario
-from adascale_rl.sim import ContentionSim, EpochConditions, SimConfig
+from adascale_rl.sim import ContentionSim, EpochConditions, EpochStats, SimConfig
 from adascale_rl.sim.latency_model import condition_factor, config_core_counts, placement_share_factors
 from adascale_rl.sim.placement import place_background
 from adascale_rl.sim.stats import percentile
@@ -137,3 +137,12 @@ def test_same_seed_same_epochs():
 @given(st.lists(st.floats(0.0, 1e3), min_size=1, max_size=50), st.floats(0.0, 100.0))
 def test_percentile_matches_numpy(values, q):
     assert percentile(sorted(values), q) == pytest.approx(np.percentile(values, q), rel=1e-9, abs=1e-9)
+
+
+def test_stats_from_tallies_equal_constructed_stats():
+    """``from_tallies`` fills the frozen dataclass directly: every field set, equal to ``__init__``'s."""
+    stats = run_epochs(make_sim(), 3, CALM, seed=4, epochs=1)[0]
+    assert set(vars(stats)) == {field.name for field in dataclasses.fields(stats)}
+    assert EpochStats(**stats.to_dict()) == stats and hash(EpochStats(**stats.to_dict())) == hash(stats)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stats.completed = 0

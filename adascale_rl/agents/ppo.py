@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,21 @@ class TrainResult:
     fps: float
 
 
+@contextmanager
+def _distribution_checks_off() -> Iterator[None]:
+    """torch.distributions argument validation off while training: MaskablePPO builds two Categorical
+    distributions per forward pass and validating their arguments (finite logits, actions in support)
+    costs ~5 % of training time; the values computed are the same."""
+    from torch.distributions import Distribution
+
+    previous = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(previous)
+
+
 def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None, seed: int = 0,
           n_envs: int | None = None, hyperparams: str | Path | None = None, val_frac: float = 0.2,
           eval_freq: int = 10_000, eval_episodes: int = 4, progress_bar: bool = True, verbose: int = 0,
@@ -103,7 +120,8 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
                                     verbose=verbose)
     model = MaskablePPO(policy, vec, seed=seed, verbose=verbose, tensorboard_log=str(out / "tb"), **params)
     started = time.perf_counter()
-    model.learn(timesteps, callback=callback, progress_bar=progress_bar, tb_log_name="ppo")
+    with _distribution_checks_off():
+        model.learn(timesteps, callback=callback, progress_bar=progress_bar, tb_log_name="ppo")
     wall = time.perf_counter() - started
     model.save(out / "model.zip")
     if not (out / "best_model.zip").exists():

@@ -64,23 +64,22 @@ class SB3VecEnv(VecEnv):
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
-        observations, rewards, terminations, truncations, vector_infos = self.venv.step(self._actions)
-        self._masks = vector_infos["action_mask"]
-        dones = terminations | truncations
+        rewards, terminations, truncations, finished = self.venv.step_envs(self._actions)
+        self._masks = self.venv.masks.copy()
         infos: list[dict[str, Any]] = []
-        for i, (reward, terminated, truncated) in enumerate(
-                zip(rewards.tolist(), terminations.tolist(), truncations.tolist(), strict=True)):
+        for i, (reward, terminated, truncated) in enumerate(zip(rewards, terminations, truncations, strict=True)):
             episode = self._episode_rewards[i]
-            episode.append(reward)
+            episode.append(float(reward))
             info: dict[str, Any] = {"TimeLimit.truncated": truncated and not terminated}
-            if terminated or truncated:
+            if i in finished:
                 info["episode"] = {"r": round(sum(episode), 6), "l": len(episode),
                                    "t": round(time.time() - self._t_start, 6)}  # what Monitor records
-                info["terminal_observation"] = vector_infos["final_obs"][i]
+                info["terminal_observation"] = finished[i][0]
                 self.reset_infos[i] = dict(self.venv.reset_infos[i])
                 self._episode_rewards[i] = []
             infos.append(info)
-        return observations, rewards.astype(np.float32), dones, infos
+        dones = np.array([i in finished for i in range(self.num_envs)])
+        return self.venv.observations.copy(), np.array(rewards, dtype=np.float32), dones, infos
 
     def action_masks(self) -> np.ndarray:
         """(num_envs, n_actions) allowed actions for the last observations."""
@@ -98,10 +97,11 @@ class SB3VecEnv(VecEnv):
 
     def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
         """Call a sub-environment method; ``action_masks`` is answered from the masks already held."""
-        targets = list(self._get_indices(indices))
         if method_name == MASK_METHOD and not method_args and not method_kwargs:
-            return list(self._masks[targets])  # MaskablePPO stacks them back into (n, n_actions)
-        return [getattr(self.venv.envs[i], method_name)(*method_args, **method_kwargs) for i in targets]
+            # MaskablePPO asks every step for all of them and stacks them back into (n, n_actions)
+            return list(self._masks if indices is None else self._masks[list(self._get_indices(indices))])
+        return [getattr(self.venv.envs[i], method_name)(*method_args, **method_kwargs)
+                for i in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         """True for ``Monitor``: this env records episodes exactly as ``Monitor`` does (so SB3's

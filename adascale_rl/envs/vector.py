@@ -63,6 +63,7 @@ class AdaScaleVectorEnv(VectorEnv):
         self._masks = np.zeros((self.num_envs, first.contract.n_actions), dtype=bool)
         self._all = np.ones(self.num_envs, dtype=bool)
         self.reset_infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]  # last reset's, per env
+        self._infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]  # last step's, per env
 
     @property
     def source(self) -> TraceSource:
@@ -94,28 +95,53 @@ class AdaScaleVectorEnv(VectorEnv):
 
     def step(self, actions):
         """Step every sub-environment with its action; same-step autoreset (see module docstring)."""
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,):
-            raise ValueError(f"expected {self.num_envs} actions, got shape {actions.shape}")
-        observations, masks = self._observations, self._masks
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        terminations = np.zeros(self.num_envs, dtype=bool)
-        truncations = np.zeros(self.num_envs, dtype=bool)
+        rewards, terminations, truncations, finished = self.step_envs(actions)
         infos: dict[str, Any] = {}
-        for i, (env, action) in enumerate(zip(self.envs, actions.tolist(), strict=True)):
-            observation, rewards[i], terminated, truncated, info = env.step(action)
+        for i, (final_obs, final_info) in finished.items():
+            infos = self._add_info(infos, {"final_obs": final_obs, "final_info": final_info}, i)
+        if self.full_info:
+            for i, info in enumerate(self._infos):
+                infos = self._add_info(infos, info, i)
+        infos["action_mask"] = self._masks.copy()
+        infos["_action_mask"] = self._all.copy()
+        return (self._observations.copy(), np.array(rewards), np.array(terminations), np.array(truncations),
+                infos)
+
+    def step_envs(self, actions) -> tuple[list[float], list[bool], list[bool], dict[int, tuple[np.ndarray, dict]]]:
+        """Step every sub-environment and reset those whose episode ended — the one stepping loop behind
+        :meth:`step` and the SB3 adapter. The new observations and masks are left in
+        :attr:`observations` and :attr:`masks` (overwritten by the next call); returns the rewards,
+        terminated and truncated flags, and ``{index: (final observation, final info)}`` of the
+        sub-environments that were reset."""
+        actions = actions.tolist() if isinstance(actions, np.ndarray) else list(actions)
+        if len(actions) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")
+        observations, masks, infos = self._observations, self._masks, self._infos
+        rewards, terminations, truncations = [], [], []
+        finished: dict[int, tuple[np.ndarray, dict]] = {}
+        for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
+            observation, reward, terminated, truncated, info = env.step(action)
+            rewards.append(reward)
+            terminations.append(terminated)
+            truncations.append(truncated)
             if terminated or truncated:
-                terminations[i], truncations[i] = terminated, truncated
-                infos = self._add_info(infos, {"final_obs": observation, "final_info": info}, i)
+                finished[i] = (observation, info)
                 observation, info = env.reset()
                 self.reset_infos[i] = {key: value for key, value in info.items() if key != "action_mask"}
             observations[i] = observation
             masks[i] = info.pop("action_mask")
-            if self.full_info:
-                infos = self._add_info(infos, info, i)
-        infos["action_mask"] = masks.copy()
-        infos["_action_mask"] = self._all.copy()
-        return observations.copy(), rewards, terminations, truncations, infos
+            infos[i] = info
+        return rewards, terminations, truncations, finished
+
+    @property
+    def observations(self) -> np.ndarray:
+        """(num_envs, n_obs) the last observations (a buffer the next step overwrites)."""
+        return self._observations
+
+    @property
+    def masks(self) -> np.ndarray:
+        """(num_envs, n_actions) their allowed actions (a buffer the next step overwrites)."""
+        return self._masks
 
     def action_masks(self) -> np.ndarray:
         """(num_envs, n_actions) allowed actions for the current observations."""

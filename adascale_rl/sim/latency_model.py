@@ -27,8 +27,6 @@ fastest. Both the simulator and the greedy controller's predictions use it.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from adascale_rl.catalog import DeviceProfile
@@ -49,11 +47,14 @@ def config_core_counts(profile: DeviceProfile, configs: tuple[str, ...]) -> np.n
     return counts
 
 
-def condition_factor(freq_frac: float, temp_c: float, throttle_c: float) -> float:
-    """Slow-down from clock frequency and heat (1.0 at nominal frequency below the throttle point)."""
-    freq = 1.0 if math.isnan(freq_frac) else max(freq_frac, MIN_FREQ_FRAC)
-    heat = 0.0 if math.isnan(temp_c) else max(0.0, temp_c - throttle_c)
-    return (1.0 + THERMAL_SLOPE * heat) / freq
+def condition_factor(freq_frac: float | np.ndarray, temp_c: float | np.ndarray,
+                     throttle_c: float) -> float | np.ndarray:
+    """Slow-down from clock frequency and heat (1.0 at nominal frequency below the throttle point);
+    element-wise over arrays (a float for scalars)."""
+    freq = np.where(np.isnan(freq_frac), 1.0, np.maximum(freq_frac, MIN_FREQ_FRAC))
+    heat = np.where(np.isnan(temp_c), 0.0, np.maximum(0.0, np.subtract(temp_c, throttle_c)))
+    factor = (1.0 + THERMAL_SLOPE * heat) / freq
+    return float(factor) if np.ndim(factor) == 0 else factor
 
 
 def service_ms(table_latency_ms: np.ndarray, share: np.ndarray, condition: float, overhead_ms: float) -> np.ndarray:

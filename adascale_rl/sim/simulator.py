@@ -110,6 +110,7 @@ class ContentionSim:
         self._model_mb = (table.model_bytes / 1e6).tolist()
         self._mem_mb = table.mem_mb.astype(float).tolist()
         self.env: simpy.Environment | None = None
+        self._on_served, self._on_loaded, self._on_waited = self._served, self._loaded, self._waited  # bound once
 
     # -- episode ---------------------------------------------------------------------------------
     def reset(self, seed: int, variant: int, start_epoch: int = 0, request_rate_hz: float | None = None) -> None:
@@ -138,8 +139,9 @@ class ContentionSim:
         self._normals: list[float] = []
         self._next_normal = 0
         self._arrival = 0.0  # the request in service (or waiting for cores), what it costs, and a load's length
-        self._serving: tuple[float, float, int] = (0.0, 0.0, variant)
+        self._serving: tuple[float, float, float] = (0.0, 0.0, 0.0)  # service ms, power W, accuracy
         self._load_s = 0.0
+        self._timeout = self.env.timeout
 
     def step(self, variant: int, conditions: EpochConditions) -> EpochStats:
         """Run one epoch with ``variant`` selected under ``conditions``; return what it produced."""
@@ -239,7 +241,7 @@ class ContentionSim:
                 if arrival == _LOAD:
                     self._service = self._choice(self.variant)
                     self._load_s = load_s = self._model_mb[self.variant] / self.profile.load_mb_per_s
-                    self.env.timeout(load_s).callbacks.append(self._loaded)
+                    self._timeout(load_s).callbacks.append(self._on_loaded)
                     return
                 if self._oom:  # swapped for a variant that does not fit while this request waited
                     self._counters.failed += 1
@@ -259,25 +261,25 @@ class ContentionSim:
         env = self.env
         if self._service is None:  # no configuration fits the free cores: wait for the next epoch
             self._arrival = arrival
-            env.timeout(self.config.epoch_s * (self.epoch + 1) - env.now + 1e-9).callbacks.append(self._waited)
+            self._timeout(self.config.epoch_s * (self.epoch + 1) - env.now + 1e-9).callbacks.append(self._on_waited)
             return
         service, sigma, power_w = self._service
         if sigma > 0:
             service *= math.exp(sigma * self._normals[self._next_normal] - 0.5 * sigma * sigma)
             self._next_normal += 1
-        self._arrival, self._serving = arrival, (service, power_w, self.variant)
-        env.timeout(max(0.0, arrival - env.now) + service / 1000.0).callbacks.append(self._served)
+        self._arrival, self._serving = arrival, (service, power_w, self._accuracy[self.variant])
+        self._timeout(max(0.0, arrival - env.now) + service / 1000.0).callbacks.append(self._on_served)
 
     def _waited(self, _event: simpy.Event) -> None:
         self._serve(self._arrival)
 
     def _served(self, _event: simpy.Event) -> None:
-        service, power_w, variant = self._serving
+        service, power_w, accuracy = self._serving
         counters = self._counters
         counters.energy_j += power_w * service / 1000.0
         latency_ms = (self.env.now - self._arrival) * 1000.0
         counters.completed += 1
-        counters.accuracy_sum += self._accuracy[variant]
+        counters.accuracy_sum += accuracy
         counters.latencies.append(latency_ms)
         if latency_ms > self.config.latency_budget_ms:
             counters.late += 1

@@ -14,7 +14,6 @@ recomputing them), so results are bit-identical with or without it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -80,9 +79,10 @@ class SituationTable:
 
         Keyed by what the lookups depend on — background load, clock and the slow-down factor — so
         temperatures below the throttle point, which change nothing, do not split situations."""
-        throttle_c = self._throttle_c
-        keys = [(bg, 1.0 if math.isnan(freq) else freq, condition_factor(freq, temp, throttle_c))
-                for bg, freq, temp in zip(cpu_bg_util, cpu_freq_frac, temp_c, strict=True)]
+        freq = np.asarray(cpu_freq_frac, dtype=np.float64)
+        condition = condition_factor(freq, np.asarray(temp_c, dtype=np.float64), self._throttle_c)
+        keys = list(zip(cpu_bg_util, np.where(np.isnan(freq), 1.0, freq).tolist(),
+                        np.atleast_1d(condition).tolist(), strict=True))
         known = self._situations
         missing = list(dict.fromkeys(key for key in keys if key not in known))
         if missing:
