@@ -12,10 +12,12 @@ Measured in one run (one process, one torch thread; memory in fresh subprocesses
    wrapping (``DummyVecEnv`` + ``Monitor``, masks through ``env_method``); CartPole through SB3's default
    wrapping with an all-true ``ActionMasker``; and a zero-cost env of AdaScale's shapes (44 observations,
    32 actions), which bounds the ratio any AdaScale env could reach with these hyperparameters.
-3. resident memory (RSS) of one env and of 8 batched envs after 2,000 steps each, over a fresh process
-   that imported the same modules.
+3. resident memory (RSS) after 20,000 steps of one env, of 8 batched envs and of 8 separate envs (what
+   SB3's ``make_vec_env`` builds), each in a fresh process, and over that process once it had imported
+   the modules and loaded the train traces.
 
-Usage: ``python benchmarks/env_throughput.py [--steps 20000] [--ppo-steps 8192] [--rounds 3] [--n-envs 1]``
+Usage: ``python benchmarks/env_throughput.py [--steps 20000] [--ppo-steps 8192] [--rounds 3] [--n-envs 1]
+[--baseline-src DIR]``
 """
 
 from __future__ import annotations
@@ -26,38 +28,43 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 import adascale_rl
-from adascale_rl.envs import AdaScaleEnv, AdaScaleVectorEnv
+from adascale_rl.envs import AdaScaleEnv  # only this at import: the baseline probe imports this module too
+
+if TYPE_CHECKING:
+    from adascale_rl.envs import AdaScaleVectorEnv
 
 MEMORY_PROBE = """
-import json, sys, psutil, numpy as np, gymnasium
-import adascale_rl
-from adascale_rl.envs import AdaScaleEnv, AdaScaleVectorEnv
+import json, sys, psutil
+from adascale_rl.envs import AdaScaleEnv
 from adascale_rl.scenario import get_scenario
-get_scenario("pixel4")
+from adascale_rl.traces import load_split
+scenario = get_scenario("pixel4")
+traces = load_split(scenario.train_split)  # as train() passes them: each env resamples its own unless shared
 process = psutil.Process()
 base = process.memory_info().rss
-kind = sys.argv[1]
+kind, steps = sys.argv[1], 20_000
 if kind == "vector8":
-    envs = AdaScaleVectorEnv(8, "pixel4")
+    from adascale_rl.envs import AdaScaleVectorEnv
+
+    envs = AdaScaleVectorEnv(8, scenario, traces=traces)
     envs.reset(seed=0)
-    masks = envs.action_masks()
-    for _ in range(2000 // 8):
-        _, _, _, _, infos = envs.step(masks.argmax(axis=1))
-        masks = infos["action_mask"]
+    for _ in range(steps // 8):
+        envs.step(envs.action_masks().argmax(axis=1))
 else:
-    count = 1 if kind == "single" else 8
-    singles = [AdaScaleEnv("pixel4") for _ in range(count)]
+    singles = [AdaScaleEnv(scenario, traces=traces) for _ in range(1 if kind == "single" else 8)]
     for env in singles:
         env.reset(seed=0)
-        for _ in range(2000 // count):
+        for _ in range(steps // len(singles)):
             _, _, _, truncated, _ = env.step(env.contract.fallback_action)
             if truncated:
                 env.reset()
@@ -148,6 +155,7 @@ def make_null(n_envs: int):
 
 def make_adascale_batched(n_envs: int):
     from adascale_rl.agents.vec_env import SB3VecEnv
+    from adascale_rl.envs import AdaScaleVectorEnv
 
     return SB3VecEnv(AdaScaleVectorEnv(n_envs, "pixel4"))
 
@@ -158,12 +166,49 @@ def make_adascale_sb3_default(n_envs: int):
     return make_vec_env(AdaScaleEnv, n_envs=n_envs, env_kwargs={"scenario": "pixel4"})
 
 
-def memory(kind: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, kind], check=True, capture_output=True, text=True)
+def memory(kind: str, pythonpath: str | None = None) -> dict:
+    """RSS of :data:`MEMORY_PROBE` in a fresh process (``pythonpath``: another checkout's code first)."""
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, kind], check=True, capture_output=True, text=True,
+                         env=env, cwd=tempfile.gettempdir())
     return json.loads(out.stdout)
 
 
 CLOCKS = ("wall", "cpu")  # per wall second, and per CPU second of this process (less hit by other load)
+
+
+BASELINE_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from env_throughput import steps_per_s
+from adascale_rl.envs import AdaScaleEnv
+env = AdaScaleEnv("pixel4")
+print(json.dumps({policy: steps_per_s(env, int(sys.argv[2]), policy) for policy in ("fixed", "random")}))
+"""
+
+
+def versus_baseline(baseline_src: str, steps: int, rounds: int) -> dict:
+    """AdaScaleEnv steps/s (unwrapped, fixed and random actions) of the baseline's code and of this
+    checkout's, each in a fresh process, alternating; medians and the speed-up per clock."""
+    runs: dict[str, list[dict]] = {"baseline": [], "new": []}
+    for index in range(rounds):
+        order = [("baseline", baseline_src), ("new", None)]
+        for name, path in order if index % 2 == 0 else order[::-1]:
+            env = dict(os.environ)
+            if path is not None:
+                env["PYTHONPATH"] = path
+            out = subprocess.run([sys.executable, "-c", BASELINE_PROBE, os.path.dirname(__file__), str(steps)],
+                                 check=True, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
+            runs[name].append(json.loads(out.stdout))
+    summary: dict = {}
+    for k, clock in enumerate(CLOCKS):
+        for policy in ("fixed", "random"):
+            old = median([run[policy][k] for run in runs["baseline"]])
+            new = median([run[policy][k] for run in runs["new"]])
+            summary[f"{clock}_{policy}"] = {"baseline": old, "new": new, "speedup": round(new / old, 2)}
+    return summary
 
 
 def median(values: list[float]) -> float:
@@ -176,7 +221,13 @@ def main() -> None:
     parser.add_argument("--ppo-steps", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n-envs", type=int, default=1, help="environments per PPO run (both envs)")
+    parser.add_argument("--baseline-src", default=None,
+                        help="folder holding another revision's adascale_rl (e.g. `git archive main adascale_rl`): "
+                             "its env steps/s and memory are measured too, in fresh processes alternating with "
+                             "this checkout's")
     args = parser.parse_args()
+    from adascale_rl.envs import AdaScaleVectorEnv
+
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     ours = AdaScaleEnv("pixel4")
@@ -204,6 +255,8 @@ def main() -> None:
     env = {clock: {name: median([run[k] for run in values]) for name, values in env_runs.items()}
            for k, clock in enumerate(CLOCKS)}
     memory_mb = {kind: memory(kind) for kind in ("single", "vector8", "separate8")}
+    if args.baseline_src:
+        memory_mb.update({f"baseline_{kind}": memory(kind, args.baseline_src) for kind in ("single", "separate8")})
     result = {
         "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()} "
                    f"torch {torch.__version__} (1 thread)".strip(),
@@ -228,6 +281,8 @@ def main() -> None:
                       for kind, m in memory_mb.items()},
         "rounds": args.rounds,
     }
+    if args.baseline_src:
+        result["vs_baseline"] = versus_baseline(args.baseline_src, args.steps, args.rounds)
     print(json.dumps(result, indent=2))
 
 

@@ -188,3 +188,42 @@ def test_sb3_vec_envs_and_maskable_ppo():
     assert masks[np.arange(2), actions].all()
     subproc.step(actions)
     subproc.close()
+
+
+def test_train_infos_are_light_and_full_info_gives_stats(scenario):
+    light = AdaScaleEnv(scenario, episode_epochs=5)
+    _, info = light.reset(seed=0)
+    assert set(info) == {"trace", "start_epoch", "action_mask"}
+    _, _, _, _, info = light.step(light.contract.fallback_action)
+    assert set(info) == {"action_mask"}
+    full = AdaScaleEnv(scenario, episode_epochs=5, full_info=True)
+    full.reset(seed=0)
+    _, _, _, _, info = full.step(full.contract.fallback_action)
+    assert {"stats", "epoch", "state", "variant_id", "branch", "compression", "action_mask"} == set(info)
+    assert AdaScaleEnv(scenario, mode="eval").full_info
+    assert not AdaScaleEnv(scenario, mode="eval", full_info=False).full_info
+
+
+def test_info_mask_is_the_mask_of_the_returned_observation(scenario):
+    # the test trace has 4,651-4,657 MB available over epochs 3000-3030: 6-12 MB usable, part of the catalog
+    env = AdaScaleEnv(dataclasses.replace(scenario, mem_reserve_mb=4_645.0), mode="eval")
+    _, info = env.reset(seed=5, options={"start": 3000, "length": 30})
+    rng = np.random.default_rng(5)
+    seen_masked = False
+    for _ in range(30):
+        expected = env.contract.action_mask(env.reading())
+        np.testing.assert_array_equal(info["action_mask"], expected)
+        np.testing.assert_array_equal(env.action_masks(), expected)
+        assert not info["action_mask"].flags.writeable  # shared with the env: read-only
+        seen_masked |= not expected[env.contract.exists].all()
+        _, _, _, truncated, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+        if truncated:
+            break
+    assert seen_masked
+
+
+def test_gym_make_exposes_masks_in_infos():
+    env = gym.make(adascale_rl.ENV_ID, scenario="pixel4", episode_epochs=5)
+    _, info = env.reset(seed=2)
+    _, _, _, _, info = env.step(int(np.flatnonzero(info["action_mask"])[0]))
+    assert info["action_mask"].dtype == bool and info["action_mask"].any()

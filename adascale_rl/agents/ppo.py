@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,7 +121,9 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
                                     verbose=verbose)
     model = MaskablePPO(policy, vec, seed=seed, verbose=verbose, tensorboard_log=str(out / "tb"), **params)
     started = time.perf_counter()
-    with _distribution_checks_off():
+    with _distribution_checks_off(), warnings.catch_warnings():
+        # validation runs batched in this process whatever trains; SB3 warns when the two differ in type
+        warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
         model.learn(timesteps, callback=callback, progress_bar=progress_bar, tb_log_name="ppo")
     wall = time.perf_counter() - started
     model.save(out / "model.zip")
