@@ -22,15 +22,18 @@ def catalog() -> None:
 @click.option("--device", default="pixel4", show_default=True,
               help="Phone to build (pixel4, s10, mi8se, a03s) or 'all'.")
 @click.option("--out", type=click.Path(), default=None,
-              help="Output CSV (with --device all: an output folder). Default: regenerate the bundled "
-                   "adascale_rl/data/catalogs/DEVICE.csv.")
+              help="Output CSV (with --device all: an output folder). Required unless --in-place.")
+@click.option("--in-place", is_flag=True,
+              help="Overwrite the catalogs bundled inside the package (adascale_rl/data/catalogs/DEVICE.csv): "
+                   "for maintainers, from a source checkout.")
 @click.option("--raw-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Read the raw measurements from this folder instead of the bundled data/catalog_raw/.")
-def build(device: str, out: str | None, raw_dir: str | None) -> None:
+def build(device: str, out: str | None, in_place: bool, raw_dir: str | None) -> None:
     """Build phone variant catalogs from the bundled real measurements (see README, section catalog).
 
     Latency: USC mobile-ml-benchmark (measured); accuracy: pytorchcv (float, measured) and TFLite's
     float->int8 drops (int8, derived); energy: latency x the device profile's power (modelled).
+    Writes to --out; the bundled catalogs are overwritten only with --in-place.
     """
     from adascale_rl.catalog.build_phone import PHONE_DEVICES, bundled_catalog_path, write_phone_catalog
 
@@ -38,6 +41,9 @@ def build(device: str, out: str | None, raw_dir: str | None) -> None:
     if device != "all" and device not in PHONE_DEVICES:
         raise click.BadParameter(f"{device!r}; choose one of {', '.join(PHONE_DEVICES)} or 'all'",
                                  param_hint="--device")
+    if (out is None) == (not in_place):
+        raise click.UsageError("give --out PATH (a CSV, or a folder with --device all), or --in-place to "
+                               "overwrite the bundled catalogs inside the package, not both")
     table = Table(title="built catalogs", show_lines=True)
     for name in ("device", "variants", "configurations", "left out", "written to"):
         table.add_column(name)
