@@ -117,7 +117,7 @@ def test_cli_export_verifies_and_writes(run_dir, tmp_path, capsys) -> None:
 
 def test_cli_help() -> None:
     for argv in (["export", "--help"], ["bridge", "--help"], ["bridge", "run", "--help"],
-                 ["bridge", "serve", "--help"]):
+                 ["bridge", "serve", "--help"], ["bridge", "report", "--help"]):
         assert main(argv) == 0
 
 

@@ -121,3 +121,41 @@ def devices() -> None:
     console = Console()
     console.width = max(console.width, 200)
     console.print(view)
+
+
+@catalog.command("calibrate")
+@click.option("--live", "live_paths", multiple=True, required=True, type=click.Path(dir_okay=False, exists=True),
+              help="Live profile CSV from `bridge run` (RUN.live_profile.csv); repeat to merge several runs.")
+@click.option("--catalog", "catalog_ref", default=None,
+              help="Catalog to correct: a bundled name or CSV path (default: --scenario's catalog).")
+@click.option("--scenario", "scenario_ref", default="local", show_default=True,
+              help="Scenario whose device profile (and catalog, without --catalog) the live runs used.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Calibrated catalog CSV.")
+@click.option("--scenario-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write a copy of --scenario's TOML that uses the calibrated catalog (to re-train on it).")
+@click.option("--min-count", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Served requests a (variant, configuration) needs before its live estimate is used.")
+def calibrate(live_paths: tuple[str, ...], catalog_ref: str | None, scenario_ref: str, out_path: str,
+              scenario_out: str | None, min_count: int) -> None:
+    """Merge live serving measurements into a catalog: per-variant serving overhead fitted to what the
+    device measured (README, section bridge: simulate → deploy → measure → re-train)."""
+    from adascale_rl.catalog.calibrate import LiveProfile, calibrate_table
+    from adascale_rl.scenario import get_scenario, write_with_catalog
+
+    scenario = get_scenario(scenario_ref)
+    table = _load_table(catalog_ref) if catalog_ref else scenario.table
+    result = calibrate_table(table, scenario.profile, [LiveProfile.load(p) for p in live_paths], min_count=min_count)
+    written = result.table.save(out_path)
+    view = Table(title=f"{table.device}: serving overhead calibrated from {len(live_paths)} live profile(s)")
+    for column in ("variant", "config", "samples", "overhead ms before → after", "sd ms before → after"):
+        view.add_column(column, justify="left" if column in ("variant", "config") else "right")
+    for row in result.changes.itertuples(index=False):
+        view.add_row(row.variant_id, row.config, str(row.samples),
+                     f"{row.overhead_ms_before:.3f} → {row.overhead_ms:.3f}",
+                     f"{row.overhead_sd_ms_before:.3f} → {row.overhead_sd_ms:.3f}")
+    Console(width=110).print(view)
+    if result.changes.empty:
+        click.echo(f"note: no (variant, configuration) had {min_count} live samples; overheads unchanged")
+    click.echo(f"wrote {written}")
+    if scenario_out:
+        click.echo(f"wrote {write_with_catalog(scenario, scenario_out, written, note='catalog calibrated live')}")
