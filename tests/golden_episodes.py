@@ -2,10 +2,13 @@
 field and ``EpochStats`` field recorded, so that speed work on the simulator and the env can prove that
 results for a fixed seed stay bit-identical.
 
-``tests/data/golden_episodes.json`` was generated from main's code (commit 55a9ed0, before any speed
-work) with::
+``tests/data/golden_episodes.json`` was generated from main's code without the speed work — first at
+commit 55a9ed0, then again at c83b9bd (main after the per-variant serving overhead changed the ``local``
+catalog; the pixel4 and stress cases came out byte-identical) — with main's ``adascale_rl`` first on the
+path::
 
-    .venv/bin/python tests/golden_episodes.py --write tests/data/golden_episodes.json
+    git archive main adascale_rl | tar -x -C /tmp/main
+    PYTHONPATH=/tmp/main .venv/bin/python tests/golden_episodes.py --write tests/data/golden_episodes.json
 
 and ``tests/test_golden.py`` replays the same episodes and compares exactly (floats round-trip through
 JSON exactly; observations are float32 and stored as their shortest float32 repr). Regenerate only when a

@@ -25,6 +25,7 @@ from adascale_rl.sim.latency_model import (
     condition_factor,
     config_core_counts,
     service_ms,
+    serving_overhead,
     share_factors,
 )
 from adascale_rl.sim.placement import Placement, cluster_fill_order, place_background
@@ -53,8 +54,9 @@ class SituationTable:
         self._cores = np.array([cluster.cores for cluster in profile.clusters])
         self._load_cluster = max(profile.clusters, key=lambda cluster: cluster.max_mhz)  # loads run on the fastest core
         # lognormal spread of one service: the catalog's measured spread plus the serving overhead's
-        total = table.latency_ms + profile.request_overhead_ms
-        variance = np.square(table.latency_sd_ms) + profile.request_overhead_sd_ms**2
+        self._overhead_ms, overhead_sd_ms = serving_overhead(profile, table)
+        total = table.latency_ms + self._overhead_ms
+        variance = np.square(table.latency_sd_ms) + np.square(overhead_sd_ms)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio_sq = np.where(np.isfinite(total), variance / np.square(total), 0.0)
         self._log_sigma = np.sqrt(np.log1p(ratio_sq))
@@ -111,7 +113,7 @@ class SituationTable:
         share = share_factors(self._counts, free, np.array([placement.rho for placement in placements]))
         condition = np.array([key[2] for key in keys])[:, None, None]
         latency = service_ms(self.table.latency_ms, share[:, None, :], condition,
-                             self.profile.request_overhead_ms)  # (B, variants, configs)
+                             self._overhead_ms)  # (B, variants, configs)
         powers = [self._config_power(freq) for _, freq, _ in keys]
         power = np.array([per_config for per_config, _ in powers])  # (B, configs)
         configs = choose_config(latency, power[:, None, :], self.latency_budget_ms)  # (B, variants)
