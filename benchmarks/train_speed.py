@@ -4,7 +4,8 @@ Each round trains ``adascale_rl.agents.ppo.train`` on pixel4 with the bundled hy
 ``adascale-rl quickstart`` does: seed 0, validation every 10,000 steps) once with the code of
 ``--baseline`` (default ``main``, exported with ``git archive`` into a temporary folder and put first on
 ``PYTHONPATH``) and once with this checkout, in fresh processes, alternating which goes first, so
-machine load hits both alike. Prints wall and CPU seconds per run and the speed-up per round, as JSON.
+machine load hits both alike. Prints wall and CPU seconds per run, the speed-up per round and whether
+both trained the same policy (every weight equal) with the same validation results, as JSON.
 
 Usage: ``python benchmarks/train_speed.py [--timesteps 150000] [--rounds 1] [--baseline main]``
 """
@@ -54,6 +55,24 @@ def run_training(pythonpath: Path | None, out: Path, timesteps: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def same_training(first: Path, second: Path) -> bool:
+    """Whether two run folders hold the same trained policy (every tensor equal) and validation log."""
+    import io
+    import zipfile
+
+    import numpy as np
+    import torch
+
+    def weights(run: Path) -> dict:
+        with zipfile.ZipFile(run / "model.zip") as archive:
+            return torch.load(io.BytesIO(archive.read("policy.pth")), weights_only=True)
+
+    a, b = weights(first), weights(second)
+    same_policy = a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    evaluations = [np.load(run / "eval" / "evaluations.npz")["results"] for run in (first, second)]
+    return bool(same_policy and np.array_equal(*evaluations))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timesteps", type=int, default=150_000)
@@ -72,6 +91,7 @@ def main() -> None:
             for name, path in order:
                 runs[name] = run_training(path, tmp / f"{name}{index}", args.timesteps)
                 runs[name]["load_avg_after"] = os.getloadavg()[0]
+            runs["same_policy_and_validation"] = same_training(tmp / f"baseline{index}", tmp / f"new{index}")
             runs["speedup_wall"] = runs["baseline"]["wall_s"] / runs["new"]["wall_s"]
             runs["speedup_cpu"] = runs["baseline"]["cpu_s"] / runs["new"]["cpu_s"]
             rounds.append(runs)
