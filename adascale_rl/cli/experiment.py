@@ -1,0 +1,54 @@
+"""``experiment run`` (grids of cells, locally or on Ray) and ``tune`` (Ray Tune hyperparameter search)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def experiment() -> None:
+    """Experiment grids: scenarios × trace sets × controllers × seeds, resumable, local or on Ray."""
+
+
+@experiment.command("run")
+@click.argument("grid_file", type=click.Path(dir_okay=False))
+@click.option("--ray", "use_ray", is_flag=True,
+              help="Run the cells as Ray tasks (needs `pip install adascale-rl[ray]`).")
+@click.option("--address", default=None, help="Ray cluster to join (e.g. 10.0.0.5:6379 or auto); default: start a "
+              "local Ray instance.")
+@click.option("--workers", type=int, default=None, help="Cells at once: local processes (1 = in this process; "
+              "default: the CPU count) or, with --ray, at most this many tasks (default: the cluster's CPUs).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: runs/experiments/GRID_NAME). Finished cells there are not recomputed.")
+@click.option("--no-progress", is_flag=True, help="No live progress bar.")
+@click.pass_context
+def run(ctx: click.Context, grid_file: str, use_ray: bool, address: str | None, workers: int | None,
+        out_dir: str | None, no_progress: bool) -> None:
+    """Run every cell of GRID_FILE not yet finished in OUT; write OUT/results.parquet and OUT/report/.
+
+    Exit status 1 when some cell failed (its error is in the report; rerun to retry it).
+    """
+    from adascale_rl.experiments.backends import InlineBackend, PoolBackend, RayBackend
+    from adascale_rl.experiments.engine import RESULTS_FILE, run_grid
+    from adascale_rl.experiments.grid import load_grid
+
+    if address is not None and not use_ray:
+        raise click.UsageError("--address needs --ray")
+    if workers is not None and workers < 1:
+        raise click.UsageError(f"--workers must be at least 1, got {workers}")
+    grid = load_grid(grid_file)
+    if use_ray:
+        backend = RayBackend(address, workers)
+    else:
+        count = workers or os.cpu_count() or 1
+        backend = InlineBackend() if count == 1 else PoolBackend(count)
+    out = Path(out_dir) if out_dir else Path("runs", "experiments", grid.name)
+    outcome = run_grid(grid, out, backend, show_progress=not no_progress)
+    click.echo(f"results: {out / RESULTS_FILE} ({len(outcome.table)} rows); report: {outcome.report}")
+    if outcome.failures:
+        click.echo(f"error: {len(outcome.failures)} cell(s) failed (see the report); rerun the same command to "
+                   "retry them", err=True)
+        ctx.exit(1)
