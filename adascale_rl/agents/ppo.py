@@ -98,8 +98,8 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     policy = params.pop("policy", "MlpPolicy")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_traces, val_traces = split_in_time(traces if traces is not None else load_split(scenario.train_split),
-                                             val_frac)
+    traces = traces if traces is not None else load_split(scenario.train_split)
+    train_traces, val_traces = split_in_time(traces, val_frac)
     vec = make_vec_env(AdaScaleEnv, n_envs=n_envs, seed=seed,
                        env_kwargs={"scenario": scenario, "traces": train_traces})
     eval_env = make_vec_env(AdaScaleEnv, n_envs=1, seed=seed + 10_000,
@@ -118,6 +118,7 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     eval_env.close()
     run = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "algorithm": "MaskablePPO",
            "timesteps": timesteps, "seed": seed, "n_envs": n_envs, "val_frac": val_frac,
+           "traces": [trace.meta.name for trace in traces],
            "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2), "fps": round(timesteps / wall, 1),
            "best_mean_reward": float(callback.best_mean_reward), "package_version": __version__}
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")

@@ -31,6 +31,7 @@ def _register() -> None:
     cli.add_command(bridge.bridge)
     cli.add_command(export.export)
     cli.add_command(experiment.experiment)
+    cli.add_command(experiment.tune)
 
 
 _register()

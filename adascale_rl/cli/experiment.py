@@ -52,3 +52,37 @@ def run(ctx: click.Context, grid_file: str, use_ray: bool, address: str | None, 
         click.echo(f"error: {len(outcome.failures)} cell(s) failed (see the report); rerun the same command to "
                    "retry them", err=True)
         ctx.exit(1)
+
+
+@click.command()
+@click.option("--scenario", default="pixel4", show_default=True, help="Bundled scenario name or scenario TOML.")
+@click.option("--samples", type=int, default=16, show_default=True, help="Trials (hyperparameter samples).")
+@click.option("--timesteps", type=int, default=None, help="Training steps per trial (default: the file's n_timesteps).")
+@click.option("--searcher", type=click.Choice(["optuna", "random"]), default="optuna", show_default=True,
+              help="Optuna TPE or Ray Tune's random sampling.")
+@click.option("--scheduler", type=click.Choice(["asha", "fifo"]), default="asha", show_default=True,
+              help="ASHA stops weak trials at intermediate reports; fifo runs every trial to the end.")
+@click.option("--report-every", type=int, default=None, help="Steps between validation reports (default: 1/4 run).")
+@click.option("--hyperparams", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Base hyperparameters (default: the bundled maskable_ppo.yml); the search replaces some.")
+@click.option("--val-episodes", type=int, default=4, show_default=True, help="Validation segments.")
+@click.option("--val-epochs", type=int, default=128, show_default=True, help="Epochs per validation segment.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Training, searcher and segment seed.")
+@click.option("--address", default=None, help="Ray cluster to join (default: a local Ray instance).")
+@click.option("--max-concurrent", type=int, default=None, help="Trials at once (default: one per free CPU).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True,
+              help="Hyperparameter YAML to write (read by `adascale-rl train --hyperparams`).")
+def tune(scenario: str, samples: int, timesteps: int | None, searcher: str, scheduler: str, report_every: int | None,
+         hyperparams: str | None, val_epochs: int, val_episodes: int, seed: int, address: str | None,
+         max_concurrent: int | None, out_path: str) -> None:
+    """Search MaskablePPO hyperparameters with Ray Tune; objective: validation score vs the oracle on
+    held-out segments of the train traces (never the test split)."""
+    from adascale_rl.experiments.tune import tune_hyperparams
+    from adascale_rl.scenario import get_scenario
+
+    outcome = tune_hyperparams(get_scenario(scenario), out_path, samples=samples, timesteps=timesteps,
+                               searcher=searcher, scheduler=scheduler, report_every=report_every,
+                               hyperparams=hyperparams, val_episodes=val_episodes, val_epochs=val_epochs, seed=seed,
+                               address=address, max_concurrent=max_concurrent)
+    click.echo(f"best validation score {outcome.best_score:.4f} over {outcome.trials} trials; wrote {outcome.path} "
+               f"(adascale-rl train --scenario {scenario} --hyperparams {outcome.path})")
