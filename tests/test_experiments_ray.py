@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,8 @@ def test_tuned_configuration_is_a_hyperparameter_file_train_reads(tmp_path):
 
 
 def test_tune_searches_and_writes_the_best_configuration(tmp_path):
-    pytest.importorskip("ray")
+    if not os.environ.get("CI"):  # CI installs the ray extra: there a missing ray is a failure, not a skip
+        pytest.importorskip("ray")
     out = tmp_path / "best.yml"
     assert main(["tune", "--samples", "2", "--timesteps", "512", "--report-every", "256", "--val-episodes", "1",
                  "--val-epochs", "16", "--out", str(out)]) == 0

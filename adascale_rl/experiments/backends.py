@@ -131,7 +131,10 @@ class RayBackend:
             kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
             if self.address is None:
                 kwargs.update(num_cpus=self.workers, include_dashboard=self.dashboard)
-            context = ray.init(address=self.address, **kwargs)
+            try:
+                context = ray.init(address=self.address, **kwargs)
+            except ConnectionError as exc:
+                raise ValueError(f"cannot connect to the Ray cluster at {self.address!r}: {exc}") from None
             self.dashboard_url = context.dashboard_url or ""
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))

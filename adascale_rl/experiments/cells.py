@@ -39,6 +39,7 @@ class CellResult:
     episodes: pd.DataFrame | None
     error: str | None
     wall_s: float
+    cpu_s: float = 0.0  # CPU time of the worker process (all its threads) while computing the cell
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     package_version: str = __version__
@@ -51,13 +52,15 @@ class CellResult:
 
 def run_cell(job: CellJob) -> CellResult:
     """Compute one cell (see module docstring); never raises."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         frame, files = _compute(job)
-        return CellResult(job.key, frame, None, time.perf_counter() - started, run_files=files)
+        return CellResult(job.key, frame, None, time.perf_counter() - started, time.process_time() - cpu,
+                          run_files=files)
     except Exception as exc:  # a failed cell is a result, not a crash of the grid
         detail = "".join(traceback.format_exception(exc)[-3:]).strip()
-        return CellResult(job.key, None, f"{type(exc).__name__}: {exc}\n{detail}", time.perf_counter() - started)
+        return CellResult(job.key, None, f"{type(exc).__name__}: {exc}\n{detail}", time.perf_counter() - started,
+                          time.process_time() - cpu)
 
 
 def _compute(job: CellJob) -> tuple[pd.DataFrame, dict[str, bytes]]:

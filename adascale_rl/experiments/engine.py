@@ -25,6 +25,15 @@ from adascale_rl.experiments.table import assemble_table
 
 RESULTS_FILE = "results.parquet"
 POLL_S = 0.25
+#: rough per-cell cost order (training, then one episode per variant, then the oracle's 2 × variants
+#: simulations per epoch, then one episode); anything else last
+COST_ORDER = ("ppo", "best-static", "oracle")
+
+
+def expected_cost_rank(job: CellJob) -> int:
+    """Longest cells first, so the last wave of a grid is made of short cells and no slot idles long
+    while one long cell finishes (the result table does not depend on the order)."""
+    return COST_ORDER.index(job.controller) if job.controller in COST_ORDER else len(COST_ORDER)
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ def run_grid(grid: Grid, out_dir: str | Path, backend: Any, show_progress: bool 
     shutil.copyfile(grid.source, out / "grid.toml")
     store = CellStore(out)
     finished = store.finished()
-    todo = [job for key, job in plan.jobs.items() if key not in finished]
+    todo = sorted((job for key, job in plan.jobs.items() if key not in finished), key=expected_cost_rank)
     skipped = len(plan.jobs) - len(todo)
     console.print(f"grid '{grid.name}': {len(plan.entries)} entries, {len(plan.jobs)} distinct cells; "
                   f"{skipped} finished earlier, computing {len(todo)}")

@@ -48,6 +48,7 @@ class CellStore:
         for relative, data in result.run_files.items():
             atomic_write(self.runs / result.key / relative, data)
         status = {"key": result.key, "ok": result.ok, "error": result.error, "wall_s": round(result.wall_s, 3),
+                  "cpu_s": round(result.cpu_s, 3),
                   "host": result.host, "pid": result.pid, "package_version": result.package_version,
                   "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write(self.cells / f"{result.key}.json", (json.dumps(status, indent=2) + "\n").encode())
