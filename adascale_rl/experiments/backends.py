@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from adascale_rl.experiments.cells import CellResult, run_cell
@@ -80,7 +81,7 @@ class PoolBackend:
     def submit(self, job: CellJob) -> cf.Future:
         try:
             return self._pool().submit(run_cell, job)
-        except cf.process.BrokenProcessPool:
+        except BrokenProcessPool:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
             return self._pool().submit(run_cell, job)
@@ -91,7 +92,7 @@ class PoolBackend:
         for future in done:
             try:
                 finished.append((future, future.result()))
-            except cf.process.BrokenProcessPool as exc:
+            except BrokenProcessPool as exc:
                 finished.append((future, RuntimeError(f"a pool worker process died while this cell was in flight "
                                                       f"({exc}); rerun to compute it")))
             except Exception as exc:  # e.g. a result that could not be unpickled
