@@ -90,11 +90,21 @@ def run_grid(grid: Grid, out_dir: str | Path, backend: Any, show_progress: bool 
     console.print(f"grid '{grid.name}': {len(plan.entries)} entries, {len(plan.jobs)} distinct cells; "
                   f"{skipped} finished earlier, computing {len(todo)}")
     failures: dict[str, str] = {}
+    if todo:  # nothing to compute: do not even start Ray
+        _run_cells(backend, todo, plan, store, failures, console, show_progress)
+    table = assemble_table(plan, store)
+    table.to_parquet(out / RESULTS_FILE, index=False)
+    report = write_experiment_report(out / "report", grid, plan, table, _failed_cells(plan, store))
+    return GridOutcome(table, len(todo), skipped, failures, out, report)
+
+
+def _run_cells(backend: Any, todo: list[CellJob], plan: Plan, store: CellStore, failures: dict[str, str],
+               console: Console, show_progress: bool) -> None:
+    """Run ``todo`` on ``backend`` with the live bar, storing each result as it arrives."""
     with backend:
-        if todo:
-            console.print(f"running on {backend.description}")
-            if getattr(backend, "dashboard_url", ""):
-                console.print(f"Ray dashboard: http://{backend.dashboard_url.removeprefix('http://')}")
+        console.print(f"running on {backend.description}")
+        if getattr(backend, "dashboard_url", ""):
+            console.print(f"Ray dashboard: http://{backend.dashboard_url.removeprefix('http://')}")
         with progress_bar(console, show_progress) as progress:
             task = progress.add_task("", total=len(todo), ok=0, running=0, failed=0)
 
@@ -108,10 +118,7 @@ def run_grid(grid: Grid, out_dir: str | Path, backend: Any, show_progress: bool 
                     console.print(f"[red]cell {result.key} ({_describe(plan, result.key)}) failed:[/] "
                                   f"{result.error.splitlines()[0]}")
                 progress.update(task, advance=1, ok=done - len(failures), failed=len(failures))
-    table = assemble_table(plan, store)
-    table.to_parquet(out / RESULTS_FILE, index=False)
-    report = write_experiment_report(out / "report", grid, plan, table, _failed_cells(plan, store))
-    return GridOutcome(table, len(todo), skipped, failures, out, report)
+            progress.update(task, running=0)
 
 
 def _describe(plan: Plan, key: str) -> str:
