@@ -25,30 +25,9 @@ from adascale_rl.scenario import get_scenario
 from adascale_rl.traces import Trace, TraceMeta, save_trace
 
 BOARDS = ["rpi4b8gb_1800mhz_pattern_6h", "rpi4b2gb_800mhz_pattern_12h", "rpi4b4gb_1200mhz_pattern_12h"]
+ROOT = Path(__file__).resolve().parents[1]
 #: a few thousand training steps, short episodes: the CI-sized grid
-SMALL_GRID = """
-name = "small"
-scenarios = ["pixel4"]
-controllers = ["ppo", "greedy", "best-static", "random", "oracle"]
-seeds = [0, 1]
-
-[episodes]
-count = 2
-length = 20
-seed = 7
-
-[training]
-timesteps = 1024
-eval_freq = 512
-[training.overrides]
-n_envs = 1
-n_steps = 256
-batch_size = 64
-
-[[trace_sets]]
-name = "bundled"
-split = "test"
-"""
+SMALL_GRID = (ROOT / "examples" / "grids" / "small.toml").read_text(encoding="utf-8")
 
 
 def write(path: Path, text: str) -> Path:
@@ -130,6 +109,12 @@ def test_bad_grid_files_name_file_key_and_value(tmp_path, body, message):
     with pytest.raises(DataError) as caught:
         load_grid(path)
     assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "cells"), [("small", 6), ("lobo_seeds", 3 * 10)])
+def test_example_grids_plan(name, cells):
+    grid = load_grid(ROOT / "examples" / "grids" / f"{name}.toml")
+    assert len(plan_grid(grid).jobs) == cells
 
 
 def test_bad_grid_on_the_cli_is_one_error_line(tmp_path, capsys):

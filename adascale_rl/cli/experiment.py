@@ -17,8 +17,8 @@ def experiment() -> None:
 @click.argument("grid_file", type=click.Path(dir_okay=False))
 @click.option("--ray", "use_ray", is_flag=True,
               help="Run the cells as Ray tasks (needs `pip install adascale-rl[ray]`).")
-@click.option("--address", default=None, help="Ray cluster to join (e.g. 10.0.0.5:6379 or auto); default: start a "
-              "local Ray instance.")
+@click.option("--address", default=None, help="Ray cluster to join (HEAD_IP:6379, or auto on a node of "
+              "it); default: start a local Ray instance.")
 @click.option("--workers", type=int, default=None, help="Cells at once: local processes (1 = in this process; "
               "default: the CPU count) or, with --ray, at most this many tasks (default: the cluster's CPUs).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
