@@ -31,7 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -167,3 +168,46 @@ def get_scenario(name_or_path: str | Path) -> Scenario:
     if not bundled.is_file():
         raise KeyError(f"no bundled scenario {str(name_or_path)!r}; known: {', '.join(bundled_scenarios())}")
     return load_scenario(bundled)
+
+
+def with_catalog(scenario: Scenario, catalog: str | Path) -> Scenario:
+    """``scenario`` with another catalog of the same device (e.g. one calibrated from a live run); its
+    digest changes accordingly."""
+    changed = replace(scenario, catalog=str(Path(catalog).resolve()))
+    if changed.table.device != scenario.table.device:
+        raise ValueError(f"catalog {catalog} is for device '{changed.table.device}', the scenario's catalog for "
+                         f"'{scenario.table.device}'")
+    return changed
+
+
+def write_with_catalog(scenario: Scenario, out: str | Path, catalog: str | Path, note: str = "") -> Path:
+    """Copy ``scenario``'s TOML to ``out`` with ``catalog`` in place of its catalog, everything else kept —
+    same name, so its hyperparameters still apply — e.g. to re-train on a catalog calibrated on the device.
+
+    The catalog is written relative to ``out``'s folder, a device profile path made absolute; ``note`` is
+    appended to the description. The result is loaded back, so a broken file is never left unnoticed.
+    """
+    out = Path(out)
+    if not scenario.source:
+        raise ValueError(f"scenario '{scenario.name}' was not loaded from a TOML file; nothing to copy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    catalog_ref = Path(os.path.relpath(Path(catalog).resolve(), out.parent.resolve())).as_posix()
+    replacements = {"catalog": catalog_ref}
+    if scenario.device.endswith(".toml"):
+        replacements["device"] = str((Path(scenario.source).parent / scenario.device).resolve())
+    if note:
+        replacements["description"] = f"{scenario.description} ({note})".strip()
+    lines, top_level = [], True
+    for line in Path(scenario.source).read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        top_level = top_level and not stripped.startswith("[")
+        key = stripped.split("=", 1)[0].strip() if "=" in stripped and not stripped.startswith("#") else ""
+        if top_level and key in replacements:
+            line = f"{key} = {json.dumps(replacements.pop(key))}"
+        lines.append(line)
+    if replacements:
+        missing = ", ".join(replacements)
+        raise DataError(scenario.source, f"no top-level key(s) {missing} to replace", expected="a scenario TOML")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _ = load_scenario(out).table  # validates the file and the catalog against the profile now
+    return out

@@ -4,8 +4,9 @@ Reports PPO's score against the oracle and greedy, and PPO versus static-full: p
 energy ratio, accuracy difference and budget-miss rate (goals: score ≥ 0.95 and above greedy; ≥ 2×
 latency, ≥ 3× energy, misses ≤ 2 %).
 
-Usage: ``python benchmarks/controllers_pixel4.py [--policy runs/NAME] [--episodes 16] [--out reports/bench]``
-(default policy: the one bundled with the package).
+Usage: ``python benchmarks/controllers_pixel4.py [--policy runs/NAME] [--episodes 16] [--change-share 0.5]
+[--out reports/bench]`` (default policy: the one bundled with the package; ``--change-share 0`` places every
+segment uniformly, as evaluations did before segments were placed on state changes).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import time
 
 from adascale_rl.agents.bundled import bundled_policy
+from adascale_rl.agents.evaluate import CHANGE_SHARE
 from adascale_rl.agents.jobs import run_evaluation
 from adascale_rl.scenario import get_scenario
 
@@ -27,13 +29,15 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--episode-epochs", type=int, default=256)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--change-share", type=float, default=CHANGE_SHARE)
     parser.add_argument("--out", default="reports/bench_controllers")
     args = parser.parse_args()
     scenario = get_scenario("pixel4")
     policy = args.policy or str(bundled_policy(scenario.name))
     started = time.perf_counter()
     result = run_evaluation(scenario, CONTROLLERS, policy, episodes=args.episodes,
-                            episode_epochs=args.episode_epochs, seed=args.seed, out_dir=args.out)
+                            episode_epochs=args.episode_epochs, seed=args.seed, out_dir=args.out,
+                            change_share=args.change_share)
     table = result.summary.set_index("controller")
     ppo, full = table.loc["ppo"], table.loc["static-full"]
     goals = {
@@ -48,7 +52,8 @@ def main() -> None:
     }
     print(result.summary.to_markdown(index=False, floatfmt=".4g"))
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "policy": policy, "episodes": args.episodes,
-                      "episode_epochs": args.episode_epochs, "seed": args.seed,
+                      "episode_epochs": args.episode_epochs, "seed": args.seed, "change_share": args.change_share,
+                      "episodes_with_state_change": result.meta["episodes_with_state_change"],
                       "wall_s": round(time.perf_counter() - started, 1), **goals}, indent=2))
 
 

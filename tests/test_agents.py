@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from adascale_rl.agents.baselines import GreedyController, RandomController, StaticController, most_accurate_action
-from adascale_rl.agents.evaluate import SUMMARY_COLUMNS, EpisodeSpec, evaluate, run_episode, summarize
+from adascale_rl.agents.evaluate import (
+    SUMMARY_COLUMNS,
+    EpisodeSpec,
+    evaluate,
+    run_episode,
+    score_unavailable_reason,
+    summarize,
+)
 from adascale_rl.agents.factory import best_static_action
 from adascale_rl.agents.oracle import OracleController, best_plan
 from adascale_rl.cli import main
@@ -28,8 +35,16 @@ def env():
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
-    assert main(["train", "--timesteps", "1024", "--n-envs", "1", "--eval-freq", "512", "--out", str(run)]) == 0
+    # 1000 steps: PPO trains whole rollouts (512 steps × 1 env), so 1024 run and the progress bar says so
+    assert main(["train", "--timesteps", "1000", "--n-envs", "1", "--eval-freq", "512", "--out", str(run)]) == 0
     return run
+
+
+def strict_json(path):
+    """Parse as strict JSON: NaN and ±Infinity (Python's json extensions) are errors."""
+    def refuse(token):
+        raise ValueError(f"{path}: {token} is not JSON")
+    return json.loads(path.read_text(), parse_constant=refuse)
 
 
 def random_masks(contract, rng, n):
@@ -116,12 +131,42 @@ def test_best_static_is_chosen_on_train_traces():
 def test_short_training_run_produces_a_loadable_policy(trained_run, env):
     from adascale_rl.agents.ppo import PPOController, load_policy
 
-    run = json.loads((trained_run / "run.json").read_text())
+    run = strict_json(trained_run / "run.json")
     assert run["scenario"] == "pixel4" and run["scenario_digest"] == SCENARIO.digest()
     assert (trained_run / "tb").is_dir() and any((trained_run / "tb").rglob("events.out.tfevents*"))
     controller = PPOController(load_policy(trained_run, env.contract))
     for mask in random_masks(env.contract, np.random.default_rng(1), 50):
         assert mask[controller.decide(env.contract.observation_space.sample(), mask)]
+
+
+def test_training_runs_whole_rollouts_and_records_what_ran(trained_run, env):
+    """The progress bar's total is the budget passed to learn(); it must be the steps that really run."""
+    from adascale_rl.agents.ppo import load_policy, whole_rollouts
+
+    run = strict_json(trained_run / "run.json")
+    assert run["requested_timesteps"] == 1000 and run["timesteps"] == whole_rollouts(1000, 512, 1) == 1024
+    assert load_policy(trained_run / "model.zip", env.contract).num_timesteps == run["timesteps"]
+    assert whole_rollouts(150_000, 512, 4) == 151_552 and whole_rollouts(2048, 512, 4) == 2048
+
+
+def test_training_writes_a_training_curve_from_its_logs(trained_run):
+    from adascale_rl.agents.training_curve import training_curve, validation_curve
+
+    steps, mean, sd = validation_curve(trained_run)
+    assert steps.tolist() == [512, 1024] and np.isfinite(mean).all() and (sd >= 0).all()
+    assert mean.min() >= -2.5 and mean.max() <= 1.0  # reward per epoch, in the documented range
+    train_steps, train_reward = training_curve(trained_run)
+    assert len(train_steps) >= 1 and np.isfinite(train_reward).all()
+    assert (trained_run / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_json_is_strict_json_when_no_validation_ran(tmp_path):
+    """eval-freq above the budget: no validation, the best reward is -inf in SB3 and null in run.json."""
+    run = tmp_path / "noeval"
+    assert main(["train", "--timesteps", "512", "--n-envs", "1", "--eval-freq", "100000", "--out", str(run)]) == 0
+    doc = strict_json(run / "run.json")
+    assert doc["best_mean_reward"] is None and doc["timesteps"] == 512
+    assert not (run / "eval" / "evaluations.npz").exists() and (run / "training_curve.png").stat().st_size > 0
 
 
 def test_evaluate_cli_writes_documented_report(trained_run, tmp_path):
@@ -138,13 +183,39 @@ def test_evaluate_cli_writes_documented_report(trained_run, tmp_path):
         assert (out / name).stat().st_size > 0
 
 
+class Alternating:
+    """Switches between two variants every epoch (a test controller with a known switch count)."""
+
+    name = "alternating"
+
+    def __init__(self, a: int, b: int) -> None:
+        self.actions, self.t = (a, b), 0
+
+    def decide(self, observation, action_mask) -> int:
+        self.t += 1
+        return self.actions[(self.t - 1) % 2]
+
+    def reset(self) -> None:
+        self.t = 0
+
+
 def test_summary_metrics_follow_their_definitions(env):
-    records = evaluate(env, [StaticController(env.contract, 1, "s")], [EpisodeSpec(0, 100, 30, 0)])
-    summary = summarize(records, SCENARIO).iloc[0]
-    completed = records["completed"].sum()
-    assert summary["energy_mj"] == pytest.approx(1000 * records["energy_j"].sum() / completed)
-    assert summary["epochs"] == 30 and summary["switches_per_hour"] == pytest.approx(1 / (30 / 3600))
-    assert np.isnan(summary["score"])
+    contract = env.contract
+    full = most_accurate_action(contract)
+    assert full != contract.fallback_action  # so the first epoch loads a model: the initial load
+    specs = [EpisodeSpec(0, 100, 30, 0), EpisodeSpec(0, 5000, 30, 1)]
+    records = evaluate(env, [StaticController(contract, full, "s"), Alternating(full, contract.fallback_action)],
+                       specs)
+    assert records.groupby("controller")["switched"].sum().to_dict() == {"s": 2, "alternating": 60}
+    summary = summarize(records, SCENARIO).set_index("controller")
+    static = records[records["controller"] == "s"]
+    assert summary.loc["s", "energy_mj"] == pytest.approx(1000 * static["energy_j"].sum() / static["completed"].sum())
+    hours = 60 / 3600
+    assert summary.loc["s", "epochs"] == 60 and summary.loc["s", "switches_per_hour"] == 0.0
+    assert summary.loc["alternating", "switches_per_hour"] == pytest.approx(58 / hours)  # 29 per episode
+    assert summary["score"].isna().all()
+    assert score_unavailable_reason(records) == ("it needs the random and oracle controllers (score 0 and 1); "
+                                                 "not evaluated: random, oracle")
 
 
 def test_scenarios_cli_lists_bundled_scenarios(capsys):
@@ -159,6 +230,49 @@ def test_evaluate_defaults_to_the_bundled_policy(tmp_path):
                  "--out", str(out)]) == 0
     meta = json.loads((out / "meta.json").read_text())
     assert meta["policy"].endswith("policies/pixel4")
+
+
+def test_missing_score_is_explained_in_the_cli_and_report(tmp_path, capsys):
+    out = tmp_path / "noscore"
+    assert main(["evaluate", "--controllers", "greedy,static-full", "--episodes", "1", "--episode-epochs", "12",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    why = "score is NaN: it needs the random and oracle controllers (score 0 and 1); not evaluated: random, oracle"
+    assert why in printed and why in (out / "summary.md").read_text()
+    assert json.loads((out / "meta.json").read_text())["score_unavailable"].startswith("it needs the random")
+
+
+def test_a_policy_of_another_scenario_is_refused(trained_run, tmp_path, capsys):
+    """pixel4 and s10 have the same observation and action sizes, so only the recorded digest tells them
+    apart: the run folder (run.json), a model zip inside it, and an exported folder (policy.json)."""
+    from adascale_rl.agents.bundled import bundled_policy
+    from adascale_rl.envs.contract import DecisionContract
+
+    s10, pixel4 = DecisionContract(get_scenario("s10")), DecisionContract(SCENARIO)
+    assert (s10.n_obs, s10.n_actions) == (pixel4.n_obs, pixel4.n_actions)
+    bundled = bundled_policy("pixel4")
+    for policy, record in ((trained_run, "run.json"), (trained_run / "best_model.zip", "run.json"),
+                           (bundled, "policy.json")):
+        code = main(["evaluate", "--scenario", "s10", "--policy", str(policy), "--controllers", "ppo",
+                     "--episodes", "1", "--episode-epochs", "5", "--out", str(tmp_path / "never")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.count("\n") == 0, err
+        assert record in err and "trained on scenario 'pixel4', but this evaluation uses scenario 's10'" in err
+        assert err.endswith("pass --scenario pixel4")
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_policy_of_an_older_version_of_the_scenario_is_refused(trained_run, tmp_path, capsys):
+    import shutil
+
+    stale = tmp_path / "stale"
+    shutil.copytree(trained_run, stale)
+    doc = json.loads((stale / "run.json").read_text())
+    (stale / "run.json").write_text(json.dumps({**doc, "scenario_digest": "0" * 64}))
+    assert main(["evaluate", "--policy", str(stale), "--controllers", "ppo", "--episodes", "1",
+                 "--episode-epochs", "5", "--out", str(tmp_path / "never")]) == 2
+    err = capsys.readouterr().err
+    assert "digest 000000000000…, but scenario 'pixel4' now has digest" in err and "retrain" in err
 
 
 def test_unknown_controller_is_a_clear_cli_error(capsys):

@@ -102,8 +102,12 @@ def test_exception_inside_the_block_still_cleans_up() -> None:
     assert not _children()
 
 
+# A shell without job control starts background jobs (`pytest … &`, nohup) with SIGINT ignored, an ignored
+# disposition survives exec, and Python then installs no KeyboardInterrupt handler: the holder restores
+# Python's own handler so that the SIGINT case tests the injector, not how pytest was started.
 _SCRIPT = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from adascale_rl.hardware_bridge.contention import ContentionInjector, LoadSchedule
     with ContentionInjector(LoadSchedule.constant(1.0, 60.0, mem_bytes=64 * 1024 * 1024)) as injector:
         print(" ".join(map(str, injector.pids)), flush=True)

@@ -269,4 +269,4 @@ def test_serve_cli_refuses_public_host_without_token(tmp_path_factory) -> None:
     from adascale_rl.cli import main
 
     policy = exported_tiny_policy(tmp_path_factory.getbasetemp() / "bridge_pixel4")
-    assert main(["bridge", "serve", "--policy", str(Path(policy)), "--host", "0.0.0.0", "--port", "0"]) == 1
+    assert main(["bridge", "serve", "--policy", str(Path(policy)), "--host", "0.0.0.0", "--port", "0"]) == 2

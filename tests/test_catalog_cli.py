@@ -10,7 +10,7 @@ from adascale_rl._resources import data_path
 from adascale_rl.cli import main
 
 
-@pytest.mark.parametrize("verb", [[], ["build"], ["show"], ["devices"]])
+@pytest.mark.parametrize("verb", [[], ["build"], ["show"], ["devices"], ["calibrate"]])
 def test_every_verb_has_help(verb: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", *verb, "--help"]) == 0
     assert "Usage" in capsys.readouterr().out

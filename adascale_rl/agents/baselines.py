@@ -13,6 +13,7 @@ from adascale_rl.sim.latency_model import (
     config_core_counts,
     placement_share_factors,
     service_ms,
+    serving_overhead,
 )
 from adascale_rl.sim.placement import place_background
 
@@ -61,6 +62,7 @@ class GreedyController:
         self.budget_ms = scenario.latency_budget_ms * margin
         self.tie_tol = tie_tol
         self._counts = config_core_counts(self.profile, self.table.configs)
+        self._overhead_ms = serving_overhead(self.profile, self.table)[0]
         self._budget_for_config = scenario.latency_budget_ms
 
     def predict(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +71,7 @@ class GreedyController:
         temp_c = temp * TEMP_SPAN_C + TEMP_LOW_C if temp > 0 else float("nan")
         share = placement_share_factors(self.profile, self._counts, place_background(self.profile, bg))
         latency = service_ms(self.table.latency_ms, share, condition_factor(freq, temp_c, self.profile.throttle_c),
-                             self.profile.request_overhead_ms)
+                             self._overhead_ms)
         power = np.array([self.profile.active_power_w(cfg, max(freq, MIN_FREQ_FRAC)) for cfg in self.table.configs])
         chosen = choose_config(latency, power, self._budget_for_config)
         rows = np.arange(len(self.table))

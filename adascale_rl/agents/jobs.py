@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from adascale_rl.agents.evaluate import episode_specs, evaluate, summarize
+from adascale_rl.agents.evaluate import (
+    CHANGE_SHARE,
+    count_state_change_episodes,
+    episode_notes,
+    episode_specs,
+    evaluate,
+    score_unavailable_reason,
+    summarize,
+)
 from adascale_rl.agents.factory import build_controllers
 from adascale_rl.agents.report import write_report
 from adascale_rl.envs.adascale_env import AdaScaleEnv
@@ -18,22 +26,30 @@ from adascale_rl.traces import Trace
 
 @dataclass(frozen=True)
 class EvaluationResult:
+    """The summary table, the per-epoch records, the report folder (None if not written), and the notes
+    a reader needs to read the numbers (short traces played whole, state-change coverage, why a score is
+    missing) — the CLI prints them and the report repeats them."""
+
     summary: pd.DataFrame
     records: pd.DataFrame
     report_dir: Path | None
+    notes: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
 
 
 def run_evaluation(scenario: Scenario, controller_names: list[str], policy: str | Path | None = None,
                    split: str | None = None, traces: list[Trace] | None = None, episodes: int | None = 8,
                    episode_epochs: int | None = None, seed: int = 2024, out_dir: str | Path | None = None,
-                   show_progress: bool = True) -> EvaluationResult:
+                   show_progress: bool = True, change_share: float = CHANGE_SHARE) -> EvaluationResult:
     """Evaluate controllers on the same episodes of a split (or explicit traces) and write a report.
 
-    ``episodes=None`` plays every trace whole; otherwise seeded random segments of ``episode_epochs``.
+    ``episodes=None`` plays every trace whole; otherwise seeded segments of ``episode_epochs``, a
+    ``change_share`` of them placed on a state change, and traces shorter than a segment whole
+    (:func:`adascale_rl.agents.evaluate.episode_specs`).
     """
     env = AdaScaleEnv(scenario, split=split or scenario.test_split, mode="eval", traces=traces)
     controllers = build_controllers(controller_names, env.contract, policy, seed)
-    specs = episode_specs(env, episodes, episode_epochs, seed)
+    specs = episode_specs(env, episodes, episode_epochs, seed, change_share)
     with Progress(TextColumn("[bold]evaluate[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), disable=not show_progress) as progress:
         task = progress.add_task("", total=len(controllers) * len(specs))
@@ -43,10 +59,15 @@ def run_evaluation(scenario: Scenario, controller_names: list[str], policy: str 
 
         records = evaluate(env, controllers, specs, progress=advance)
     summary = summarize(records, scenario)
-    report = None
-    if out_dir is not None:
-        meta = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "policy": str(policy),
-                "traces": [t.meta.name for t in env.source.traces], "episodes": len(specs), "seed": seed,
-                "controllers": controller_names}
-        report = write_report(out_dir, scenario, summary, records, meta)
-    return EvaluationResult(summary, records, report)
+    share = None if episodes is None else change_share
+    notes = episode_notes(env, specs, episode_epochs, share)
+    score_note = score_unavailable_reason(records)
+    if score_note is not None:
+        notes.append(f"score is NaN: {score_note}")
+    meta = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "policy": str(policy),
+            "traces": [t.meta.name for t in env.source.traces], "episodes": len(specs), "seed": seed,
+            "controllers": controller_names, "whole_traces": episodes is None, "change_share": share,
+            "episodes_with_state_change": count_state_change_episodes(env, specs), "score_unavailable": score_note,
+            "episode_specs": [asdict(spec) for spec in specs], "notes": notes}
+    report = write_report(out_dir, scenario, summary, records, meta) if out_dir is not None else None
+    return EvaluationResult(summary, records, report, notes, meta)

@@ -5,8 +5,14 @@ trains, the last ``val_frac`` is held out for periodic evaluation and best-model
 test split stays untouched until the final evaluation.
 
 A run folder holds ``model.zip`` (final), ``best_model.zip`` (best on validation), ``run.json``
-(scenario, its digest, hyperparameters, seed, timing), ``hyperparams.yml`` and TensorBoard logs
-under ``tb/``.
+(scenario, its digest, hyperparameters, seed, timing; strict JSON: a value that is not a finite number,
+such as the best validation reward when no validation ran, is ``null``), ``hyperparams.yml``,
+``training_curve.png`` (validation and training reward vs timesteps), the validation log
+``eval/evaluations.npz`` and TensorBoard logs under ``tb/``.
+
+PPO collects whole rollouts of ``n_steps × n_envs`` steps, so a budget is rounded up to whole rollouts
+before training (:func:`whole_rollouts`): the progress bar's total and ``run.json``'s ``timesteps`` are
+the steps that really run, and ``requested_timesteps`` keeps what was asked for.
 """
 
 from __future__ import annotations
@@ -63,14 +69,26 @@ def split_in_time(traces: list[Trace], val_frac: float) -> tuple[list[Trace], li
     return train, validation
 
 
+def whole_rollouts(timesteps: int, n_steps: int, n_envs: int) -> int:
+    """``timesteps`` rounded up to whole rollouts: what ``learn`` really runs (it stops only after a rollout)."""
+    rollout = n_steps * n_envs
+    return -(-timesteps // rollout) * rollout
+
+
+def finite_or_none(value: float) -> float | None:
+    """A float for JSON, or None where it is not finite (JSON has no NaN or infinity)."""
+    return float(value) if np.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """Where a training run was written and how long it took."""
 
     run_dir: Path
-    timesteps: int
+    timesteps: int  # steps run: the requested budget rounded up to whole rollouts
     wall_s: float
     fps: float
+    requested_timesteps: int
 
 
 def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None, seed: int = 0,
@@ -88,14 +106,16 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.env_util import make_vec_env
 
+    from adascale_rl.agents.training_curve import plot_training_curve
     from adascale_rl.envs import AdaScaleEnv
 
     params = load_hyperparams(scenario.name, hyperparams)
     n_envs = n_envs or int(params.pop("n_envs", 1))
     params.pop("n_envs", None)
-    timesteps = timesteps or int(params.pop("n_timesteps", 100_000))
+    requested = timesteps or int(params.pop("n_timesteps", 100_000))
     params.pop("n_timesteps", None)
     policy = params.pop("policy", "MlpPolicy")
+    timesteps = whole_rollouts(requested, int(params.get("n_steps", 2048)), n_envs)  # MaskablePPO's n_steps default
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     traces = traces if traces is not None else load_split(scenario.train_split)
@@ -117,15 +137,17 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     vec.close()
     eval_env.close()
     run = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "algorithm": "MaskablePPO",
-           "timesteps": timesteps, "seed": seed, "n_envs": n_envs, "val_frac": val_frac,
-           "traces": [trace.meta.name for trace in traces],
-           "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2), "fps": round(timesteps / wall, 1),
-           "best_mean_reward": float(callback.best_mean_reward), "package_version": __version__}
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+           "timesteps": int(model.num_timesteps), "requested_timesteps": requested, "seed": seed, "n_envs": n_envs,
+           "val_frac": val_frac, "traces": [trace.meta.name for trace in traces],
+           "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2),
+           "fps": round(model.num_timesteps / wall, 1), "best_mean_reward": finite_or_none(callback.best_mean_reward),
+           "package_version": __version__}
+    (out / "run.json").write_text(json.dumps(run, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    plot_training_curve(out, f"MaskablePPO on scenario '{scenario.name}' ({model.num_timesteps:,} steps, seed {seed})")
     with (out / "hyperparams.yml").open("w", encoding="utf-8") as handle:
         yaml.safe_dump({scenario.name: {"n_envs": n_envs, "n_timesteps": timesteps, "policy": policy, **params}},
                        handle, sort_keys=False)
-    return TrainResult(out, timesteps, wall, timesteps / wall)
+    return TrainResult(out, int(model.num_timesteps), wall, model.num_timesteps / wall, requested)
 
 
 def policy_file(run_dir: str | Path) -> Path:

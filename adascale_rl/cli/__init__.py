@@ -38,16 +38,25 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: bad input becomes a one-line error and exit status 2."""
+    """Console-script entry point: every error is one ``error: …`` line on stderr and exit status 2.
+
+    That covers click's own errors (a usage error also names the verb's ``--help``), ``ClickException``
+    raised by a verb, bad input (``DataError``, ``ValueError``, ``KeyError``) and what the system refused
+    (``OSError``: a missing file, no permission, a port in use). Ctrl-C prints ``aborted``, status 130.
+    """
     try:
         status = cli.main(args=argv, prog_name="adascale-rl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"error: {exc.format_message().rstrip('.')}{hint}", err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (DataError, KeyError, FileNotFoundError, ValueError) as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    except (DataError, KeyError, OSError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         click.echo(f"error: {message}", err=True)
         return 2

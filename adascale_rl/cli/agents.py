@@ -9,16 +9,22 @@ from rich.console import Console
 from rich.table import Table
 
 DEFAULT_CONTROLLERS = "ppo,greedy,best-static,static-full,random,oracle"
+CHANGE_SHARE = 0.5  # = adascale_rl.agents.evaluate.CHANGE_SHARE, repeated so `--help` needs no heavy import
 
 
-def print_summary(summary) -> None:
-    """The evaluation summary as a rich table."""
+def print_evaluation(result) -> None:
+    """The evaluation summary as a rich table, the notes needed to read it, and where the report is."""
     table = Table(title="controllers on recorded traces")
-    for column in summary.columns:
+    if result.meta.get("score_unavailable"):
+        table.caption = f"score is NaN: {result.meta['score_unavailable']}"
+    for column in result.summary.columns:
         table.add_column(column, justify="left" if column == "controller" else "right")
-    for row in summary.itertuples(index=False):
+    for row in result.summary.itertuples(index=False):
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
     Console(width=160).print(table)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"report: {result.report_dir / 'summary.md'}")
 
 
 @click.command()
@@ -39,8 +45,16 @@ def train(scenario: str, timesteps: int | None, out_dir: str, seed: int, n_envs:
 
     result = train_ppo(get_scenario(scenario), out_dir, timesteps=timesteps, seed=seed, n_envs=n_envs,
                        hyperparams=hyperparams, eval_freq=eval_freq)
-    click.echo(f"trained {result.timesteps} steps in {result.wall_s:.0f} s ({result.fps:.0f} steps/s); "
-               f"policy: {Path(out_dir) / 'best_model.zip'}")
+    click.echo(f"trained {result.timesteps} steps{_rounded(result)} in {result.wall_s:.0f} s "
+               f"({result.fps:.0f} steps/s); policy: {Path(out_dir) / 'best_model.zip'}; "
+               f"training curve: {Path(out_dir) / 'training_curve.png'}")
+
+
+def _rounded(result) -> str:
+    """Why more steps ran than were asked for (PPO trains whole rollouts), or nothing."""
+    if result.timesteps == result.requested_timesteps:
+        return ""
+    return f" ({result.requested_timesteps} requested, rounded up to whole rollouts)"
 
 
 @click.command("evaluate")
@@ -55,19 +69,22 @@ def train(scenario: str, timesteps: int | None, out_dir: str, seed: int, n_envs:
               "(default: the policy bundled for the scenario).")
 @click.option("--controllers", default=DEFAULT_CONTROLLERS, show_default=True,
               help="Comma-separated: ppo, greedy, best-static, static-full, random, oracle, static:VARIANT_ID.")
-@click.option("--episodes", type=int, default=8, show_default=True, help="Seeded random segments per controller.")
-@click.option("--episode-epochs", type=int, default=None, help="Segment length (default: the scenario's).")
+@click.option("--episodes", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Seeded segments per controller (a trace shorter than one segment is played whole).")
+@click.option("--episode-epochs", type=click.IntRange(min=1), default=None,
+              help="Segment length (default: the scenario's).")
+@click.option("--change-share", type=click.FloatRange(0.0, 1.0), default=CHANGE_SHARE, show_default=True,
+              help="Share of the segments placed to contain a state change (the rest placed uniformly).")
 @click.option("--full", is_flag=True, help="Play every trace whole instead of segments (the oracle is slow).")
 @click.option("--seed", type=int, default=2024, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/evaluate", show_default=True)
 def evaluate_cmd(scenario: str, split: str, trace_path: str | None, trace_format: str, max_mhz: float | None,
-                 policy: str | None, controllers: str, episodes: int, episode_epochs: int | None, full: bool,
-                 seed: int, out_dir: str) -> None:
+                 policy: str | None, controllers: str, episodes: int, episode_epochs: int | None,
+                 change_share: float, full: bool, seed: int, out_dir: str) -> None:
     """Evaluate controllers on recorded traces: table (CSV + Markdown) and PNG plots in OUT."""
     from adascale_rl.agents.bundled import bundled_policy
     from adascale_rl.agents.jobs import run_evaluation
     from adascale_rl.scenario import get_scenario
-    from adascale_rl.traces import import_trace, load_trace
 
     chosen = get_scenario(scenario)
     names = [name.strip() for name in controllers.split(",") if name.strip()]
@@ -75,16 +92,26 @@ def evaluate_cmd(scenario: str, split: str, trace_path: str | None, trace_format
         policy = str(bundled_policy(chosen.name))
     traces = None
     if trace_path is not None:
-        if trace_format == "psutil-csv":
-            if max_mhz is None:
-                raise click.UsageError("--max-mhz is required for --trace-format psutil-csv")
-            traces = [import_trace(trace_path, "psutil-csv", max_mhz=max_mhz)]
-        else:
-            traces = [load_trace(trace_path)]
+        if trace_format == "psutil-csv" and max_mhz is None:
+            raise click.UsageError("--max-mhz is required for --trace-format psutil-csv")
+        traces = [load_evaluation_trace(trace_path, trace_format, max_mhz, chosen.epoch_s)]
     result = run_evaluation(chosen, names, policy, split=split, traces=traces, episodes=None if full else episodes,
-                            episode_epochs=episode_epochs, seed=seed, out_dir=out_dir)
-    print_summary(result.summary)
-    click.echo(f"report: {result.report_dir / 'summary.md'}")
+                            episode_epochs=episode_epochs, seed=seed, out_dir=out_dir, change_share=change_share)
+    print_evaluation(result)
+
+
+def load_evaluation_trace(path: str, trace_format: str, max_mhz: float | None, epoch_s: float):
+    """Load ``--trace`` and refuse, naming the file, one too short for a single decision epoch."""
+    from adascale_rl.errors import DataError
+    from adascale_rl.traces import import_trace, load_trace
+
+    trace = import_trace(path, "psutil-csv", max_mhz=max_mhz) if trace_format == "psutil-csv" else load_trace(path)
+    span = trace.duration_s + trace.period_s  # the last sample holds for one period
+    if len(trace) < 2 or span < epoch_s:
+        raise DataError(path, f"{len(trace)} sample(s) spanning {span:g} s: too short for even one "
+                        f"{epoch_s:g}-s decision epoch", expected="at least 2 samples spanning one epoch or more "
+                        "(record longer, e.g. `adascale-rl traces record --duration 60 --interval 1`)")
+    return trace
 
 
 @click.command()
@@ -102,12 +129,12 @@ def quickstart(timesteps: int | None, out_dir: str, episodes: int, seed: int) ->
     out = Path(out_dir)
     click.echo(f"[1/2] training MaskablePPO on scenario '{scenario.name}' ({scenario.description})")
     result = train_ppo(scenario, out / "run", timesteps=timesteps, seed=seed)
-    click.echo(f"      {result.timesteps} steps in {result.wall_s:.0f} s; TensorBoard: {out / 'run' / 'tb'}")
+    click.echo(f"      {result.timesteps} steps{_rounded(result)} in {result.wall_s:.0f} s; TensorBoard: "
+               f"{out / 'run' / 'tb'}; training curve: {out / 'run' / 'training_curve.png'}")
     click.echo("[2/2] evaluating PPO and the baselines on the test split (a board never seen in training)")
     evaluation = run_evaluation(scenario, DEFAULT_CONTROLLERS.split(","), out / "run", episodes=episodes,
                                 out_dir=out / "report")
-    print_summary(evaluation.summary)
-    click.echo(f"report: {evaluation.report_dir / 'summary.md'}")
+    print_evaluation(evaluation)
 
 
 @click.command()

@@ -22,15 +22,18 @@ def catalog() -> None:
 @click.option("--device", default="pixel4", show_default=True,
               help="Phone to build (pixel4, s10, mi8se, a03s) or 'all'.")
 @click.option("--out", type=click.Path(), default=None,
-              help="Output CSV (with --device all: an output folder). Default: regenerate the bundled "
-                   "adascale_rl/data/catalogs/DEVICE.csv.")
+              help="Output CSV (with --device all: an output folder). Required unless --in-place.")
+@click.option("--in-place", is_flag=True,
+              help="Overwrite the catalogs bundled inside the package (adascale_rl/data/catalogs/DEVICE.csv): "
+                   "for maintainers, from a source checkout.")
 @click.option("--raw-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Read the raw measurements from this folder instead of the bundled data/catalog_raw/.")
-def build(device: str, out: str | None, raw_dir: str | None) -> None:
+def build(device: str, out: str | None, in_place: bool, raw_dir: str | None) -> None:
     """Build phone variant catalogs from the bundled real measurements (see README, section catalog).
 
     Latency: USC mobile-ml-benchmark (measured); accuracy: pytorchcv (float, measured) and TFLite's
     float->int8 drops (int8, derived); energy: latency x the device profile's power (modelled).
+    Writes to --out; the bundled catalogs are overwritten only with --in-place.
     """
     from adascale_rl.catalog.build_phone import PHONE_DEVICES, bundled_catalog_path, write_phone_catalog
 
@@ -38,6 +41,9 @@ def build(device: str, out: str | None, raw_dir: str | None) -> None:
     if device != "all" and device not in PHONE_DEVICES:
         raise click.BadParameter(f"{device!r}; choose one of {', '.join(PHONE_DEVICES)} or 'all'",
                                  param_hint="--device")
+    if (out is None) == (not in_place):
+        raise click.UsageError("give --out PATH (a CSV, or a folder with --device all), or --in-place to "
+                               "overwrite the bundled catalogs inside the package, not both")
     table = Table(title="built catalogs", show_lines=True)
     for name in ("device", "variants", "configurations", "left out", "written to"):
         table.add_column(name)
@@ -115,3 +121,41 @@ def devices() -> None:
     console = Console()
     console.width = max(console.width, 200)
     console.print(view)
+
+
+@catalog.command("calibrate")
+@click.option("--live", "live_paths", multiple=True, required=True, type=click.Path(dir_okay=False, exists=True),
+              help="Live profile CSV from `bridge run` (RUN.live_profile.csv); repeat to merge several runs.")
+@click.option("--catalog", "catalog_ref", default=None,
+              help="Catalog to correct: a bundled name or CSV path (default: --scenario's catalog).")
+@click.option("--scenario", "scenario_ref", default="local", show_default=True,
+              help="Scenario whose device profile (and catalog, without --catalog) the live runs used.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Calibrated catalog CSV.")
+@click.option("--scenario-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write a copy of --scenario's TOML that uses the calibrated catalog (to re-train on it).")
+@click.option("--min-count", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Served requests a (variant, configuration) needs before its live estimate is used.")
+def calibrate(live_paths: tuple[str, ...], catalog_ref: str | None, scenario_ref: str, out_path: str,
+              scenario_out: str | None, min_count: int) -> None:
+    """Merge live serving measurements into a catalog: per-variant serving overhead fitted to what the
+    device measured (README, section bridge: simulate → deploy → measure → re-train)."""
+    from adascale_rl.catalog.calibrate import LiveProfile, calibrate_table
+    from adascale_rl.scenario import get_scenario, write_with_catalog
+
+    scenario = get_scenario(scenario_ref)
+    table = _load_table(catalog_ref) if catalog_ref else scenario.table
+    result = calibrate_table(table, scenario.profile, [LiveProfile.load(p) for p in live_paths], min_count=min_count)
+    written = result.table.save(out_path)
+    view = Table(title=f"{table.device}: serving overhead calibrated from {len(live_paths)} live profile(s)")
+    for column in ("variant", "config", "samples", "overhead ms before → after", "sd ms before → after"):
+        view.add_column(column, justify="left" if column in ("variant", "config") else "right")
+    for row in result.changes.itertuples(index=False):
+        view.add_row(row.variant_id, row.config, str(row.samples),
+                     f"{row.overhead_ms_before:.3f} → {row.overhead_ms:.3f}",
+                     f"{row.overhead_sd_ms_before:.3f} → {row.overhead_sd_ms:.3f}")
+    Console(width=110).print(view)
+    if result.changes.empty:
+        click.echo(f"note: no (variant, configuration) had {min_count} live samples; overheads unchanged")
+    click.echo(f"wrote {written}")
+    if scenario_out:
+        click.echo(f"wrote {write_with_catalog(scenario, scenario_out, written, note='catalog calibrated live')}")

@@ -22,11 +22,7 @@ def export(run_dir: str, out_dir: str, model_file: str | None, scenario: str | N
     """Export a policy for devices: ONNX actor with the masked argmax inside + JSON contract."""
     from adascale_rl.hardware_bridge.export import export_policy
 
-    try:
-        result = export_policy(run_dir, out_dir, model_file=model_file, scenario=scenario, verify_n=verify_n,
-                               seed=seed)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = export_policy(run_dir, out_dir, model_file=model_file, scenario=scenario, verify_n=verify_n, seed=seed)
     click.echo(f"wrote {result.onnx_path} and {result.contract_path}")
     if result.verification is not None:
         v = result.verification

@@ -55,9 +55,13 @@ def train(epochs: int | None, out_dir: Path, recovery_epochs: int | None, thread
 @click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Supernet bundle folder (default: the one shipped with the package).")
 @click.option("--only", multiple=True, help="Profile only these variant ids (repeatable), e.g. 'exit3|none'.")
+@click.option("--overhead-rounds", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Then measure per-variant serving overhead (`supernet overhead`) with this many 1 s rounds "
+                   "per variant and thread count; 0 skips it (the profile's constant is used instead).")
 def profile(out_path: Path, runs: int | None, rounds: int | None, bundle_dir: Path | None,
-            only: tuple[str, ...]) -> None:
-    """Measure accuracy, latency (1..N threads), FLOPs, params, bytes, memory and energy of every variant."""
+            only: tuple[str, ...], overhead_rounds: int) -> None:
+    """Measure accuracy, latency (1..N threads), FLOPs, params, bytes, memory, energy and serving overhead of
+    every variant."""
     from dataclasses import replace
 
     from adascale_rl.supernet.bundle import load_bundle
@@ -75,6 +79,45 @@ def profile(out_path: Path, runs: int | None, rounds: int | None, bundle_dir: Pa
     stats_path = out_path.with_name(out_path.stem + ".stats.csv")
     result.stats.to_csv(stats_path, index=False)
     click.echo(f"wrote {out_path} ({len(result.table)} variants) and {stats_path}")
+    if overhead_rounds:
+        _measure_overhead(out_path, out_path, overhead_rounds, only, bundle_dir)
+
+
+def _measure_overhead(catalog: Path, out_path: Path, rounds: int, only: tuple[str, ...],
+                      bundle_dir: Path | None) -> None:
+    from adascale_rl.hardware_bridge.devices.variants import bundle_provider
+    from adascale_rl.hardware_bridge.overhead import measure_serving_overhead
+    from adascale_rl.scenario import get_scenario, with_catalog
+
+    scenario = with_catalog(get_scenario("local"), catalog)
+    provider = bundle_provider(str(bundle_dir)) if bundle_dir else None
+    result = measure_serving_overhead(scenario, variant_ids=list(only) or None, rounds=rounds, provider=provider)
+    result.calibration.table.save(out_path)
+    live_path = result.live.save(out_path.with_name(out_path.stem + ".live_profile.csv"))
+    changes = result.calibration.changes
+    click.echo(f"serving overhead of {len(changes)} (variant, thread count) cells over {result.seconds:.0f} s "
+               f"(load average {result.load_average[0]:.1f}-{result.load_average[1]:.1f}): "
+               f"{changes['overhead_ms'].min():.3f}..{changes['overhead_ms'].max():.3f} ms, median "
+               f"{changes['overhead_ms'].median():.3f} ms")
+    click.echo(f"wrote {out_path} (overhead columns) and {live_path}")
+
+
+@supernet.command()
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              required=True, help="Catalog CSV of the supernet variants (e.g. adascale_rl/data/catalogs/local.csv).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Catalog CSV to write: --catalog with overhead_ms@CFG / overhead_sd_ms@CFG columns (may be "
+                   "--catalog itself).")
+@click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True,
+              help="1 s rounds per variant and thread count, interleaved in a fresh random order each round; the "
+                   "quieter half of them is kept.")
+@click.option("--only", multiple=True, help="Measure only these variant ids (repeatable); the others keep theirs.")
+@click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Supernet bundle folder (default: the one shipped with the package).")
+def overhead(catalog_path: Path, out_path: Path, rounds: int, only: tuple[str, ...], bundle_dir: Path | None) -> None:
+    """Measure every variant's per-request serving overhead by serving it (Poisson requests at the local
+    scenario's rate through the bridge's LocalDevice, no injected load) and store it in the catalog."""
+    _measure_overhead(catalog_path, out_path, rounds, only, bundle_dir)
 
 
 @supernet.command()

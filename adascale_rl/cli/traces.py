@@ -20,7 +20,7 @@ from adascale_rl.traces.validation import DEFAULT_MAX_GAP_S
 
 
 class InputError(click.ClickException):
-    """Bad command-line input: printed as one ``Error: …`` line, exit status 2 (like a usage error)."""
+    """Bad command-line input: printed as one ``error: …`` line, exit status 2 (like a usage error)."""
 
     exit_code = 2
 
@@ -135,7 +135,7 @@ def plot_cmd(path: str, out_path: str | None, max_gap_s: float) -> None:
     from adascale_rl.traces.plot import plot_trace
 
     (trace,) = resolve_traces(path, None, max_gap_s)
-    out = out_path or f"{trace.meta.name}.png"
+    out = out_path or f"{Path(path).stem}.png"  # a bundled name has no suffix: its stem is the name
     if Path(out).suffix.lower() != ".png":
         raise InputError(f"--out {out}: the plot is written as PNG, give a file name ending in .png")
     written = _write(lambda: plot_trace(trace, out), out)

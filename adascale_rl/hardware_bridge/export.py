@@ -18,10 +18,11 @@ on 2 of 80,000 observations of a barely trained policy, this graph on none of 34
 Observations are already normalised inside the env from fixed physical ranges, and ``MlpPolicy`` with a
 ``Box`` space only flattens them, so no pre-processing is lost.
 
-Exporter: torch 2.13's default ``torch.onnx.export(..., dynamo=True)`` (opset 18) works for this graph;
-the legacy TorchScript exporter (``dynamo=False``, opset 17) is deprecated and is tried only if the first
-fails. :func:`verify_export` runs the ONNX file in onnxruntime against SB3 on observations from real
-env rollouts (random masked actions) and counts agreements.
+Exporter: torch's ``torch.onnx.export(..., dynamo=True)`` (opset 18), which needs ``onnxscript`` (a
+dependency of this package). There is no fallback to the deprecated TorchScript exporter: a second
+exporter would produce a different graph (opset 17) that no test covers, and a failure of the supported
+one is a bug to see, not to hide. :func:`verify_export` runs the ONNX file in onnxruntime against SB3 on
+observations from real env rollouts (random masked actions) and counts agreements.
 """
 
 from __future__ import annotations
@@ -51,12 +52,10 @@ from adascale_rl.hardware_bridge.policy_file import (
 )
 from adascale_rl.scenario import Scenario, get_scenario
 
-log = logging.getLogger(__name__)
-
 MODEL_FILES = ("best_model.zip", "model.zip")
 RUN_FILE = "run.json"
 MASKED_LOGIT = -1e8  # sb3-contrib MaskableCategorical's HUGE_NEG
-DYNAMO_OPSET, LEGACY_OPSET = 18, 17
+OPSET = 18
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def _check_policy(policy, contract: DecisionContract) -> None:
 
 
 def _onnx_export(module, n_obs: int, n_actions: int, path: Path) -> tuple[int, str]:
-    """Export with the dynamo exporter, falling back to the legacy one; returns (opset, exporter)."""
+    """Export with torch's dynamo ONNX exporter (batch dimension dynamic); returns (opset, exporter)."""
     import torch
 
     example = (torch.zeros(1, n_obs), torch.ones(1, n_actions, dtype=torch.bool))
@@ -150,20 +149,12 @@ def _onnx_export(module, n_obs: int, n_actions: int, path: Path) -> tuple[int, s
         batch = torch.export.Dim("batch", min=1)
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(module, example, dynamo=True, opset_version=DYNAMO_OPSET, verbose=False,
+            program = torch.onnx.export(module, example, dynamo=True, opset_version=OPSET, verbose=False,
                                         dynamic_shapes=({0: batch}, {0: batch}), **names)
             program.save(str(path), external_data=False)  # one self-contained file (the checksum covers it)
-        return DYNAMO_OPSET, f"torch.onnx.export(dynamo=True), torch {torch.__version__}"
-    except Exception as exc:  # the exporter's failure modes are many; the legacy path is the fallback
-        log.warning("dynamo ONNX export failed (%s); trying the legacy TorchScript exporter", exc)
     finally:
         quiet.setLevel(level)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        axes = {OBS_INPUT: {0: "batch"}, MASK_INPUT: {0: "batch"}, ACTION_OUTPUT: {0: "batch"}}
-        torch.onnx.export(module, example, str(path), dynamo=False, opset_version=LEGACY_OPSET,
-                          dynamic_axes=axes, **names)
-    return LEGACY_OPSET, f"torch.onnx.export(dynamo=False), torch {torch.__version__}"
+    return OPSET, f"torch.onnx.export(dynamo=True), torch {torch.__version__}"
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,10 @@ class PolicyRuntime:
         """Stateful decision for a device loop (see :meth:`ReadingDecider.step`)."""
         return self._readings.step(reading, last)
 
+    def set_current(self, action: int) -> None:
+        """The device serves ``action`` now (see :meth:`ReadingDecider.set_current`)."""
+        self._readings.set_current(action)
+
 
 class ReadingDecider:
     """Turns device readings into decisions for any :class:`Controller`, with the contract's observation.
@@ -283,3 +287,10 @@ class ReadingDecider:
             self._bg_history = history
         self._current = decision.action
         return decision
+
+    def set_current(self, action: int) -> None:
+        """The device is serving ``action`` rather than the one last decided (it fell back to the safe
+        variant after a fault): the next observation's "action in force" must say so, as in the env."""
+        if not (0 <= action < self.contract.n_actions and self.contract.exists[action]):
+            raise ValueError(f"action {action} does not name a variant")
+        self._current = int(action)

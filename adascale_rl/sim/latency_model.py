@@ -12,9 +12,11 @@ where
   gets ``1 − rho/2`` of it (CFS between the inference thread and the background threads), and a
   multi-threaded inference moves at the pace of its slowest core.
 
-- ``overhead_ms`` is the device profile's measured per-request serving overhead (``request_overhead_ms``:
-  waking the serving thread and running on cold caches, which a back-to-back latency benchmark such as
-  the catalog's does not see; 0 where not measured).
+- ``overhead_ms`` is the measured per-request serving overhead of that variant on that configuration
+  (waking the serving thread and running on cold caches, which a back-to-back latency benchmark such as
+  the catalog's does not see): the catalog's ``overhead_ms@CFG`` column where it has one, else the device
+  profile's single ``request_overhead_ms`` for every variant (0 where not measured) — see
+  :func:`serving_overhead`.
 
 A configuration is usable only if the cores it needs are not held by background (see
 :mod:`adascale_rl.sim.placement`): it takes unshared free cores first, then the shared one.
@@ -31,7 +33,7 @@ import math
 
 import numpy as np
 
-from adascale_rl.catalog import DeviceProfile
+from adascale_rl.catalog import DeviceProfile, VariantTable
 from adascale_rl.sim.placement import Placement
 
 SERVICE_SHARE = 0.5  # share of the latency budget one inference may take (the rest is for queueing)
@@ -56,8 +58,20 @@ def condition_factor(freq_frac: float, temp_c: float, throttle_c: float) -> floa
     return (1.0 + THERMAL_SLOPE * heat) / freq
 
 
-def service_ms(table_latency_ms: np.ndarray, share: np.ndarray, condition: float, overhead_ms: float) -> np.ndarray:
-    """Predicted service time (see module docstring); ``inf`` stays ``inf``."""
+def serving_overhead(profile: DeviceProfile, table: VariantTable) -> tuple[np.ndarray, np.ndarray]:
+    """(n_variants, n_configs) per-request serving overhead and its SD (ms): the catalog's own measured
+    columns when it has them — the overhead differs per variant, 0.3 ms for a small float network and
+    about 1 ms for an int8 one on the ``local`` VM — else the profile's one constant everywhere."""
+    if table.overhead_ms is not None and table.overhead_sd_ms is not None:
+        return table.overhead_ms, table.overhead_sd_ms
+    shape = table.latency_ms.shape
+    return np.full(shape, profile.request_overhead_ms), np.full(shape, profile.request_overhead_sd_ms)
+
+
+def service_ms(table_latency_ms: np.ndarray, share: np.ndarray, condition: float,
+               overhead_ms: float | np.ndarray) -> np.ndarray:
+    """Predicted service time (see module docstring); ``inf`` stays ``inf``. ``overhead_ms`` broadcasts
+    against ``table_latency_ms`` (a row or matrix of :func:`serving_overhead`, or one number)."""
     return table_latency_ms * share * condition + overhead_ms
 
 

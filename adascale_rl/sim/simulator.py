@@ -41,6 +41,7 @@ from adascale_rl.sim.latency_model import (
     condition_factor,
     config_core_counts,
     service_ms,
+    serving_overhead,
     share_factors,
 )
 from adascale_rl.sim.placement import Placement, cluster_fill_order, place_background
@@ -106,8 +107,9 @@ class ContentionSim:
         self._fill_order = cluster_fill_order(profile)
         self._load_cluster = max(profile.clusters, key=lambda cluster: cluster.max_mhz)  # loads run on the fastest core
         # lognormal spread of one service: the catalog's measured spread plus the serving overhead's
-        total = table.latency_ms + profile.request_overhead_ms
-        variance = np.square(table.latency_sd_ms) + profile.request_overhead_sd_ms**2
+        self._overhead_ms, overhead_sd_ms = serving_overhead(profile, table)
+        total = table.latency_ms + self._overhead_ms
+        variance = np.square(table.latency_sd_ms) + np.square(overhead_sd_ms)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio_sq = np.where(np.isfinite(total), variance / np.square(total), 0.0)
         self._log_sigma = np.sqrt(np.log1p(ratio_sq))
@@ -188,7 +190,7 @@ class ContentionSim:
 
     def _choices_for_all_variants(self, free: tuple[int, ...]) -> list[tuple[float, float, float] | None]:
         share = share_factors(self._counts, np.array(free), np.array(self._rho))
-        latency = service_ms(self.table.latency_ms, share, self._condition, self.profile.request_overhead_ms)
+        latency = service_ms(self.table.latency_ms, share, self._condition, self._overhead_ms)
         power = self._config_power(self._freq_frac)
         configs = choose_config(latency, power, self.config.latency_budget_ms)
         rows = np.arange(len(configs))

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 from adascale_rl.envs.contract import DecisionContract, Reading
 from adascale_rl.errors import DataError
+from adascale_rl.hardware_bridge.devices.base import DeviceReport
 from adascale_rl.scenario import Scenario
 from adascale_rl.sim.stats import EpochStats
 from adascale_rl.traces.record_adb import AdbSampler, ShellDevice
@@ -176,6 +177,7 @@ class AdbDevice:
         self.epoch = 0
         self._epoch_end: float | None = None
         self._action = self.contract.fallback_action
+        self._served: int | None = None
 
     @classmethod
     def connect(cls, scenario: Scenario, serial: str | None = None, **kwargs) -> AdbDevice:
@@ -216,7 +218,17 @@ class AdbDevice:
         self._broadcast(END_EPOCH, [f"--ei epoch {self.epoch}"])
         report = self._wait_for_epoch(self.epoch)
         self.epoch += 1
-        return self.to_stats(report)
+        stats = self.to_stats(report)
+        self._served = int(self.contract.variant_action[self.scenario.table.index(report.variant_id)])
+        return stats
+
+    def epoch_report(self) -> DeviceReport:
+        """The variant the app says it served (it may have refused or failed to load the one applied)."""
+        served = self._served if self._served is not None else self._action
+        faults = () if served == self._action else (
+            f"the app served {self.contract.describe(served)['variant_id']!r} instead of the applied "
+            f"{self.contract.describe(self._action)['variant_id']!r}",)
+        return DeviceReport(served, faults=faults)
 
     def _wait_for_epoch(self, epoch: int) -> AppEpoch:
         deadline = time.monotonic() + self.poll_timeout_s

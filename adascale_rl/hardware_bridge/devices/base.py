@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from adascale_rl.envs.contract import Reading
 from adascale_rl.sim.stats import EpochStats
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """What the device did in the epoch just served, beyond its :class:`EpochStats`."""
+
+    served_action: int
+    """The action whose variant was in force at the end of the epoch: the applied one, or the safe
+    fallback when the applied variant failed (or is quarantined after failing)."""
+    build_ms: float = 0.0
+    """Time spent building variants on first use before this epoch, excluded from serving (the
+    device's clock for arrivals and latency was paused meanwhile)."""
+    faults: tuple[str, ...] = ()
+    """What went wrong and what the device did about it (each also logged)."""
 
 
 @runtime_checkable
@@ -14,7 +29,10 @@ class Device(Protocol):
 
     The loop calls, per epoch: :meth:`sample` (the resource state the controller decides on),
     :meth:`apply` (switch to the chosen action's variant), :meth:`serve_epoch` (serve requests for one
-    epoch and report what happened, in the same :class:`EpochStats` terms as the simulator).
+    epoch and report what happened, in the same :class:`EpochStats` terms as the simulator), then
+    :meth:`epoch_report` (which variant was really served, faults). A device is fail-safe: a variant that
+    cannot be built or raises while serving is quarantined and the safe variant served instead, never an
+    exception out of :meth:`serve_epoch`.
     """
 
     name: str
@@ -37,6 +55,11 @@ class Device(Protocol):
 
     def serve_epoch(self, duration_s: float) -> EpochStats:
         """Serve requests for ``duration_s`` seconds (wall or simulated) and report the epoch."""
+        ...
+
+    def epoch_report(self) -> DeviceReport:
+        """What happened in the epoch :meth:`serve_epoch` just served (variant really served, build time,
+        faults); called once per epoch after it."""
         ...
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from adascale_rl.envs.contract import DecisionContract, Reading
+from adascale_rl.hardware_bridge.devices.base import DeviceReport
 from adascale_rl.scenario import Scenario
 from adascale_rl.sim.simulator import ContentionSim, EpochConditions, SimConfig
 from adascale_rl.sim.stats import EpochStats
@@ -36,7 +37,8 @@ class SimDevice:
                                                                s.queue_limit, s.mem_reserve_mb))
         self.name = "sim"
         self.index = start_epoch
-        self._variant = self.contract.action_to_variant(self.contract.fallback_action)
+        self._action = self.contract.fallback_action
+        self._variant = self.contract.action_to_variant(self._action)
         self.sim.reset(seed, self._variant)
 
     @property
@@ -55,6 +57,7 @@ class SimDevice:
 
     def apply(self, action: int) -> None:
         self._variant = self.contract.action_to_variant(action)
+        self._action = int(action)
 
     def serve_epoch(self, duration_s: float) -> EpochStats:
         if not math.isclose(duration_s, self.epoch_s, rel_tol=1e-9):
@@ -65,6 +68,10 @@ class SimDevice:
         stats = self.sim.step(self._variant, EpochConditions.from_trace(self.trace, self.index))
         self.index += 1
         return stats
+
+    def epoch_report(self) -> DeviceReport:
+        """The simulator always serves the applied variant."""
+        return DeviceReport(self._action)
 
     def close(self) -> None:
         """Nothing to release."""
