@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -32,6 +33,9 @@ from adascale_rl._resources import data_path
 from adascale_rl.envs.contract import DecisionContract
 from adascale_rl.scenario import Scenario
 from adascale_rl.traces import Trace, load_split
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.callbacks import BaseCallback
 
 PPO_KEYS = ("policy", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "learning_rate", "ent_coef",
             "clip_range", "vf_coef", "max_grad_norm", "policy_kwargs", "target_kl")
@@ -89,10 +93,17 @@ class TrainResult:
 
 def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None, seed: int = 0,
           n_envs: int | None = None, hyperparams: str | Path | None = None, val_frac: float = 0.2,
-          eval_freq: int = 10_000, eval_episodes: int = 4, progress_bar: bool = True, verbose: int = 0) -> TrainResult:
-    """Train a MaskablePPO controller for ``scenario`` and write a run folder (see module docstring)."""
+          eval_freq: int = 10_000, eval_episodes: int = 4, progress_bar: bool = True, verbose: int = 0,
+          traces: list[Trace] | None = None, callbacks: Sequence[BaseCallback] = ()) -> TrainResult:
+    """Train a MaskablePPO controller for ``scenario`` and write a run folder (see module docstring).
+
+    ``traces``: the traces to train (first ``1 − val_frac``) and validate (the rest) on; default the
+    scenario's train split. Experiment grids pass a fold's train traces here. ``callbacks`` run beside
+    the validation callback (hyperparameter search reports intermediate scores through one).
+    """
     from sb3_contrib import MaskablePPO
     from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+    from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.env_util import make_vec_env
 
     from adascale_rl.agents.training_curve import plot_training_curve
@@ -107,7 +118,8 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     timesteps = whole_rollouts(requested, int(params.get("n_steps", 2048)), n_envs)  # MaskablePPO's n_steps default
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_traces, val_traces = split_in_time(load_split(scenario.train_split), val_frac)
+    traces = traces if traces is not None else load_split(scenario.train_split)
+    train_traces, val_traces = split_in_time(traces, val_frac)
     vec = make_vec_env(AdaScaleEnv, n_envs=n_envs, seed=seed,
                        env_kwargs={"scenario": scenario, "traces": train_traces})
     eval_env = make_vec_env(AdaScaleEnv, n_envs=1, seed=seed + 10_000,
@@ -117,7 +129,7 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
                                     verbose=verbose)
     model = MaskablePPO(policy, vec, seed=seed, verbose=verbose, tensorboard_log=str(out / "tb"), **params)
     started = time.perf_counter()
-    model.learn(timesteps, callback=callback, progress_bar=progress_bar, tb_log_name="ppo")
+    model.learn(timesteps, callback=CallbackList([callback, *callbacks]), progress_bar=progress_bar, tb_log_name="ppo")
     wall = time.perf_counter() - started
     model.save(out / "model.zip")
     if not (out / "best_model.zip").exists():
@@ -126,7 +138,8 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     eval_env.close()
     run = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "algorithm": "MaskablePPO",
            "timesteps": int(model.num_timesteps), "requested_timesteps": requested, "seed": seed, "n_envs": n_envs,
-           "val_frac": val_frac, "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2),
+           "val_frac": val_frac, "traces": [trace.meta.name for trace in traces],
+           "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2),
            "fps": round(model.num_timesteps / wall, 1), "best_mean_reward": finite_or_none(callback.best_mean_reward),
            "package_version": __version__}
     (out / "run.json").write_text(json.dumps(run, indent=2, allow_nan=False) + "\n", encoding="utf-8")
