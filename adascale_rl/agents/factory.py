@@ -15,6 +15,7 @@ from adascale_rl.envs.adascale_env import AdaScaleEnv
 from adascale_rl.envs.contract import DecisionContract
 from adascale_rl.errors import DataError
 from adascale_rl.scenario import Scenario
+from adascale_rl.traces import Trace
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,13 @@ CONTROLLER_NAMES = ("ppo", "greedy", "best-static", "static-full", "random", "or
 
 
 def best_static_action(contract: DecisionContract, n_episodes: int = 6, episode_epochs: int = 128,
-                       seed: int = 123) -> int:
-    """The single action with the highest total reward on seeded segments of the scenario's TRAIN traces."""
+                       seed: int = 123, traces: list[Trace] | None = None) -> int:
+    """The single action with the highest total reward on seeded segments of TRAIN traces: ``traces``
+    (an experiment fold's train traces), default the scenario's train split — never the test traces,
+    or best-static would be chosen in hindsight on the data it is scored on."""
     from adascale_rl.agents.evaluate import episode_specs, run_episode
 
-    env = AdaScaleEnv(contract.scenario, split=contract.scenario.train_split, mode="eval")
+    env = AdaScaleEnv(contract.scenario, split=contract.scenario.train_split, mode="eval", traces=traces)
     # Uniform segments (no share placed on state changes): the pick should weigh conditions as often as
     # the traces hold them, not over-represent transitions as the evaluation episodes do on purpose.
     specs = episode_specs(env, n_episodes, episode_epochs, seed, change_share=0.0)
@@ -100,8 +103,11 @@ def load_ppo(policy: str | Path, contract: DecisionContract) -> Controller:
 
 
 def build_controllers(names: list[str], contract: DecisionContract, policy: str | Path | None = None,
-                      seed: int = 0) -> list[Controller]:
-    """Instantiate controllers by name: those in :data:`CONTROLLER_NAMES` or ``static:VARIANT_ID``."""
+                      seed: int = 0, train_traces: list[Trace] | None = None) -> list[Controller]:
+    """Instantiate controllers by name: those in :data:`CONTROLLER_NAMES` or ``static:VARIANT_ID``.
+
+    ``train_traces``: where ``best-static`` picks its variant (default: the scenario's train split).
+    """
     controllers: list[Controller] = []
     for name in names:
         if name == "ppo":
@@ -111,7 +117,8 @@ def build_controllers(names: list[str], contract: DecisionContract, policy: str 
         elif name == "greedy":
             controllers.append(GreedyController(contract))
         elif name == "best-static":
-            controllers.append(StaticController(contract, best_static_action(contract), "best-static"))
+            controllers.append(StaticController(contract, best_static_action(contract, traces=train_traces),
+                                                "best-static"))
         elif name == "static-full":
             controllers.append(StaticController(contract, most_accurate_action(contract), "static-full"))
         elif name == "random":

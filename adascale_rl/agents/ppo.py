@@ -21,11 +21,11 @@ import json
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -35,6 +35,9 @@ from adascale_rl._resources import data_path
 from adascale_rl.envs.contract import DecisionContract
 from adascale_rl.scenario import Scenario
 from adascale_rl.traces import Trace, load_split
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.callbacks import BaseCallback
 
 PPO_KEYS = ("policy", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "learning_rate", "ent_coef",
             "clip_range", "vf_coef", "max_grad_norm", "policy_kwargs", "target_kl")
@@ -109,8 +112,13 @@ def _distribution_checks_off() -> Iterator[None]:
 def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None, seed: int = 0,
           n_envs: int | None = None, hyperparams: str | Path | None = None, val_frac: float = 0.2,
           eval_freq: int = 10_000, eval_episodes: int = 4, progress_bar: bool = True, verbose: int = 0,
-          vec_env: str = DEFAULT_VEC_ENV) -> TrainResult:
+          vec_env: str = DEFAULT_VEC_ENV, traces: list[Trace] | None = None,
+          callbacks: Sequence[BaseCallback] = ()) -> TrainResult:
     """Train a MaskablePPO controller for ``scenario`` and write a run folder (see module docstring).
+
+    ``traces``: the traces to train (first ``1 − val_frac``) and validate (the rest) on; default the
+    scenario's train split. Experiment grids pass a fold's train traces here. ``callbacks`` run beside
+    the validation callback (hyperparameter search reports intermediate scores through one).
 
     ``vec_env`` (see :mod:`adascale_rl.agents.vec_env`): ``batched`` (default, the fastest measured on
     the 2-core reference machine, docs/BENCHMARKS.md), ``subproc`` or ``dummy`` (SB3's ``make_vec_env``).
@@ -119,6 +127,7 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     this process."""
     from sb3_contrib import MaskablePPO
     from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+    from stable_baselines3.common.callbacks import CallbackList
 
     from adascale_rl.agents.training_curve import plot_training_curve
     from adascale_rl.agents.vec_env import make_training_vec_env
@@ -132,7 +141,8 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     timesteps = whole_rollouts(requested, int(params.get("n_steps", 2048)), n_envs)  # MaskablePPO's n_steps default
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_traces, val_traces = split_in_time(load_split(scenario.train_split), val_frac)
+    traces = traces if traces is not None else load_split(scenario.train_split)
+    train_traces, val_traces = split_in_time(traces, val_frac)
     vec = make_training_vec_env(vec_env, n_envs, seed, scenario=scenario, traces=train_traces)
     eval_env = make_training_vec_env("dummy" if vec_env == "dummy" else "batched", 1, seed + 10_000,
                                      scenario=scenario, traces=val_traces)
@@ -144,7 +154,8 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     with _distribution_checks_off(), warnings.catch_warnings():
         # validation runs batched in this process whatever trains; SB3 warns when the two differ in type
         warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
-        model.learn(timesteps, callback=callback, progress_bar=progress_bar, tb_log_name="ppo")
+        model.learn(timesteps, callback=CallbackList([callback, *callbacks]), progress_bar=progress_bar,
+                    tb_log_name="ppo")
     wall = time.perf_counter() - started
     model.save(out / "model.zip")
     if not (out / "best_model.zip").exists():
@@ -153,9 +164,10 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     eval_env.close()
     run = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "algorithm": "MaskablePPO",
            "timesteps": int(model.num_timesteps), "requested_timesteps": requested, "seed": seed, "n_envs": n_envs,
-           "vec_env": vec_env, "val_frac": val_frac, "hyperparams": {"policy": policy, **params},
-           "wall_s": round(wall, 2), "fps": round(model.num_timesteps / wall, 1),
-           "best_mean_reward": finite_or_none(callback.best_mean_reward), "package_version": __version__}
+           "vec_env": vec_env, "val_frac": val_frac, "traces": [trace.meta.name for trace in traces],
+           "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2),
+           "fps": round(model.num_timesteps / wall, 1), "best_mean_reward": finite_or_none(callback.best_mean_reward),
+           "package_version": __version__}
     (out / "run.json").write_text(json.dumps(run, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     plot_training_curve(out, f"MaskablePPO on scenario '{scenario.name}' ({model.num_timesteps:,} steps, seed {seed})")
     with (out / "hyperparams.yml").open("w", encoding="utf-8") as handle:

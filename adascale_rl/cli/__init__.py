@@ -21,7 +21,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from adascale_rl.cli import agents, bridge, catalog, export, supernet, traces
+    from adascale_rl.cli import agents, bridge, catalog, experiment, export, supernet, traces
 
     cli.add_command(traces.traces)
     cli.add_command(catalog.catalog)
@@ -30,6 +30,8 @@ def _register() -> None:
         cli.add_command(command)
     cli.add_command(bridge.bridge)
     cli.add_command(export.export)
+    cli.add_command(experiment.experiment)
+    cli.add_command(experiment.tune)
 
 
 _register()
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     (``OSError``: a missing file, no permission, a port in use). Ctrl-C prints ``aborted``, status 130.
     """
     try:
-        cli.main(args=argv, prog_name="adascale-rl", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="adascale-rl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         click.echo(f"error: {message}", err=True)
         return 2
-    return 0
+    return status if isinstance(status, int) else 0  # a verb's ctx.exit(N)
 
 
 if __name__ == "__main__":  # pragma: no cover
