@@ -56,7 +56,8 @@ def test_sb3_check_env(scenario):
 
 
 def test_same_seed_same_actions_same_trajectory(scenario):
-    env_a, env_b = AdaScaleEnv(scenario, episode_epochs=40), AdaScaleEnv(scenario, episode_epochs=40)
+    env_a = AdaScaleEnv(scenario, episode_epochs=40, full_info=True)
+    env_b = AdaScaleEnv(scenario, episode_epochs=40, full_info=True)
     actions = valid_actions(env_a, np.random.default_rng(1), 40)
     first, second = rollout(env_a, 7, actions), rollout(env_b, 7, actions)
     np.testing.assert_array_equal(first[0], second[0])
@@ -66,7 +67,7 @@ def test_same_seed_same_actions_same_trajectory(scenario):
 
 
 def test_different_seeds_differ(scenario):
-    env = AdaScaleEnv(scenario, episode_epochs=40)
+    env = AdaScaleEnv(scenario, episode_epochs=40, full_info=True)
     actions = valid_actions(env, np.random.default_rng(1), 40)
     a, b = rollout(env, 1, actions), rollout(env, 2, actions)
     assert any(not np.array_equal(x[0], y[0]) for x, y in zip(a[1:], b[1:], strict=True))
@@ -103,7 +104,7 @@ def test_property_observations_rewards_masks(scenario, rate, budget, queue_limit
     varied = dataclasses.replace(
         scenario, request_rate_hz=rate, latency_budget_ms=budget, queue_limit=queue_limit, mem_reserve_mb=reserve,
         epoch_s=epoch_s, reward=RewardWeights(*weights, energy_ref_mj=50.0))
-    env = AdaScaleEnv(varied, episode_epochs=15)
+    env = AdaScaleEnv(varied, episode_epochs=15, full_info=True)
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     for _ in range(15):
@@ -140,7 +141,7 @@ def test_variant_too_big_for_memory_is_masked(scenario):
 
 
 def test_mask_never_empty_even_when_nothing_fits(scenario):
-    env = AdaScaleEnv(dataclasses.replace(scenario, mem_reserve_mb=1e9), episode_epochs=5)
+    env = AdaScaleEnv(dataclasses.replace(scenario, mem_reserve_mb=1e9), episode_epochs=5, full_info=True)
     env.reset(seed=0)
     mask = env.action_masks()
     assert mask.sum() == 1 and mask[env.contract.fallback_action]
@@ -187,3 +188,42 @@ def test_sb3_vec_envs_and_maskable_ppo():
     assert masks[np.arange(2), actions].all()
     subproc.step(actions)
     subproc.close()
+
+
+def test_train_infos_are_light_and_full_info_gives_stats(scenario):
+    light = AdaScaleEnv(scenario, episode_epochs=5)
+    _, info = light.reset(seed=0)
+    assert set(info) == {"trace", "start_epoch", "action_mask"}
+    _, _, _, _, info = light.step(light.contract.fallback_action)
+    assert set(info) == {"action_mask"}
+    full = AdaScaleEnv(scenario, episode_epochs=5, full_info=True)
+    full.reset(seed=0)
+    _, _, _, _, info = full.step(full.contract.fallback_action)
+    assert {"stats", "epoch", "state", "variant_id", "branch", "compression", "action_mask"} == set(info)
+    assert AdaScaleEnv(scenario, mode="eval").full_info
+    assert not AdaScaleEnv(scenario, mode="eval", full_info=False).full_info
+
+
+def test_info_mask_is_the_mask_of_the_returned_observation(scenario):
+    # the test trace has 4,651-4,657 MB available over epochs 3000-3030: 6-12 MB usable, part of the catalog
+    env = AdaScaleEnv(dataclasses.replace(scenario, mem_reserve_mb=4_645.0), mode="eval")
+    _, info = env.reset(seed=5, options={"start": 3000, "length": 30})
+    rng = np.random.default_rng(5)
+    seen_masked = False
+    for _ in range(30):
+        expected = env.contract.action_mask(env.reading())
+        np.testing.assert_array_equal(info["action_mask"], expected)
+        np.testing.assert_array_equal(env.action_masks(), expected)
+        assert not info["action_mask"].flags.writeable  # shared with the env: read-only
+        seen_masked |= not expected[env.contract.exists].all()
+        _, _, _, truncated, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+        if truncated:
+            break
+    assert seen_masked
+
+
+def test_gym_make_exposes_masks_in_infos():
+    env = gym.make(adascale_rl.ENV_ID, scenario="pixel4", episode_epochs=5)
+    _, info = env.reset(seed=2)
+    _, _, _, _, info = env.step(int(np.flatnonzero(info["action_mask"])[0]))
+    assert info["action_mask"].dtype == bool and info["action_mask"].any()

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adascale_rl.scenario import get_scenario
-from adascale_rl.sim import ContentionSim, EpochConditions, SimConfig
+from adascale_rl.sim import ContentionSim, EpochConditions, EpochStats, SimConfig
 from adascale_rl.sim.latency_model import condition_factor, config_core_counts, placement_share_factors
 from adascale_rl.sim.placement import place_background
+from adascale_rl.sim.situations import SituationTable
 from adascale_rl.sim.stats import percentile
 
 SCENARIO = get_scenario("pixel4")
@@ -137,3 +138,47 @@ def test_same_seed_same_epochs():
 @given(st.lists(st.floats(0.0, 1e3), min_size=1, max_size=50), st.floats(0.0, 100.0))
 def test_percentile_matches_numpy(values, q):
     assert percentile(sorted(values), q) == pytest.approx(np.percentile(values, q), rel=1e-9, abs=1e-9)
+
+
+def test_stats_from_tallies_equal_constructed_stats():
+    """``from_tallies`` fills the frozen dataclass directly: every field set, equal to ``__init__``'s."""
+    stats = run_epochs(make_sim(), 3, CALM, seed=4, epochs=1)[0]
+    assert set(vars(stats)) == {field.name for field in dataclasses.fields(stats)}
+    assert EpochStats(**stats.to_dict()) == stats and hash(EpochStats(**stats.to_dict())) == hash(stats)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stats.completed = 0
+
+
+def test_request_rate_per_episode():
+    sim = make_sim()
+    sim.reset(1, 3, request_rate_hz=0.0)
+    assert sum(sim.step(3, CALM).requests for _ in range(5)) == 0
+    sim.reset(1, 3, request_rate_hz=40.0)
+    busy = sum(sim.step(3, CALM).requests for _ in range(5))
+    sim.reset(1, 3)
+    assert busy > 2 * sum(sim.step(3, CALM).requests for _ in range(5))
+    with pytest.raises(ValueError, match="request_rate_hz must be a finite rate >= 0"):
+        sim.reset(1, 3, request_rate_hz=float("nan"))
+
+
+def test_situations_do_not_depend_on_batching():
+    """A segment computed in one pass gives exactly what one situation at a time gives."""
+    rng = np.random.default_rng(0)
+    bg, freq, temp = rng.random(40).tolist(), rng.uniform(0.3, 1.0, 40).tolist(), rng.uniform(30, 110, 40).tolist()
+    freq[3], temp[5] = float("nan"), float("nan")
+    batched = SituationTable(PROFILE, TABLE, 30.0).segment(bg, freq, temp)
+    single = SituationTable(PROFILE, TABLE, 30.0)
+    for i, situation in enumerate(batched):
+        alone = single.get(bg[i], freq[i], temp[i])
+        assert situation.held == alone.held and situation.freq_frac == alone.freq_frac
+        assert situation.load_power_w == alone.load_power_w
+        np.testing.assert_array_equal(situation.choices, alone.choices)
+    assert condition_factor(0.5, 100.0, 95.0) == condition_factor(np.array([0.5]), np.array([100.0]), 95.0)[0]
+
+
+def test_simulators_share_a_situation_table_only_for_the_same_setup():
+    table = SituationTable(PROFILE, TABLE, 30.0)
+    first, second = make_sim(), ContentionSim(PROFILE, TABLE, make_sim().config, table)
+    assert second.situations is table and first.situations is not table
+    with pytest.raises(ValueError, match="same device profile, catalog and latency budget"):
+        ContentionSim(PROFILE, TABLE, dataclasses.replace(make_sim().config, latency_budget_ms=5.0), table)

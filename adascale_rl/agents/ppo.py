@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 PPO_KEYS = ("policy", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "learning_rate", "ent_coef",
             "clip_range", "vf_coef", "max_grad_norm", "policy_kwargs", "target_kl")
 RUN_KEYS = ("n_envs", "n_timesteps")
+DEFAULT_VEC_ENV = "batched"  # fastest here; same learning semantics as the others (agents/vec_env.py)
 
 
 def load_hyperparams(scenario_name: str, path: str | Path | None = None) -> dict[str, Any]:
@@ -91,23 +94,43 @@ class TrainResult:
     requested_timesteps: int
 
 
+@contextmanager
+def _distribution_checks_off() -> Iterator[None]:
+    """torch.distributions argument validation off while training: MaskablePPO builds two Categorical
+    distributions per forward pass and validating their arguments (finite logits, actions in support)
+    costs ~5 % of training time; the values computed are the same."""
+    from torch.distributions import Distribution
+
+    previous = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(previous)
+
+
 def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None, seed: int = 0,
           n_envs: int | None = None, hyperparams: str | Path | None = None, val_frac: float = 0.2,
           eval_freq: int = 10_000, eval_episodes: int = 4, progress_bar: bool = True, verbose: int = 0,
-          traces: list[Trace] | None = None, callbacks: Sequence[BaseCallback] = ()) -> TrainResult:
+          vec_env: str = DEFAULT_VEC_ENV, traces: list[Trace] | None = None,
+          callbacks: Sequence[BaseCallback] = ()) -> TrainResult:
     """Train a MaskablePPO controller for ``scenario`` and write a run folder (see module docstring).
 
     ``traces``: the traces to train (first ``1 − val_frac``) and validate (the rest) on; default the
     scenario's train split. Experiment grids pass a fold's train traces here. ``callbacks`` run beside
     the validation callback (hyperparameter search reports intermediate scores through one).
-    """
+
+    ``vec_env`` (see :mod:`adascale_rl.agents.vec_env`): ``batched`` (default, the fastest measured on
+    the 2-core reference machine, docs/BENCHMARKS.md), ``subproc`` or ``dummy`` (SB3's ``make_vec_env``).
+    All three give the same training run for the same seed: sub-environment ``i`` is seeded ``seed + i``
+    and PPO reads identical observations, rewards, masks and episode ends. Validation always runs in
+    this process."""
     from sb3_contrib import MaskablePPO
     from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
     from stable_baselines3.common.callbacks import CallbackList
-    from stable_baselines3.common.env_util import make_vec_env
 
     from adascale_rl.agents.training_curve import plot_training_curve
-    from adascale_rl.envs import AdaScaleEnv
+    from adascale_rl.agents.vec_env import make_training_vec_env
 
     params = load_hyperparams(scenario.name, hyperparams)
     n_envs = n_envs or int(params.pop("n_envs", 1))
@@ -120,16 +143,19 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     out.mkdir(parents=True, exist_ok=True)
     traces = traces if traces is not None else load_split(scenario.train_split)
     train_traces, val_traces = split_in_time(traces, val_frac)
-    vec = make_vec_env(AdaScaleEnv, n_envs=n_envs, seed=seed,
-                       env_kwargs={"scenario": scenario, "traces": train_traces})
-    eval_env = make_vec_env(AdaScaleEnv, n_envs=1, seed=seed + 10_000,
-                            env_kwargs={"scenario": scenario, "traces": val_traces})
+    vec = make_training_vec_env(vec_env, n_envs, seed, scenario=scenario, traces=train_traces)
+    eval_env = make_training_vec_env("dummy" if vec_env == "dummy" else "batched", 1, seed + 10_000,
+                                     scenario=scenario, traces=val_traces)
     callback = MaskableEvalCallback(eval_env, n_eval_episodes=eval_episodes, eval_freq=max(1, eval_freq // n_envs),
                                     best_model_save_path=str(out), log_path=str(out / "eval"), deterministic=True,
                                     verbose=verbose)
     model = MaskablePPO(policy, vec, seed=seed, verbose=verbose, tensorboard_log=str(out / "tb"), **params)
     started = time.perf_counter()
-    model.learn(timesteps, callback=CallbackList([callback, *callbacks]), progress_bar=progress_bar, tb_log_name="ppo")
+    with _distribution_checks_off(), warnings.catch_warnings():
+        # validation runs batched in this process whatever trains; SB3 warns when the two differ in type
+        warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
+        model.learn(timesteps, callback=CallbackList([callback, *callbacks]), progress_bar=progress_bar,
+                    tb_log_name="ppo")
     wall = time.perf_counter() - started
     model.save(out / "model.zip")
     if not (out / "best_model.zip").exists():
@@ -138,7 +164,7 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     eval_env.close()
     run = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "algorithm": "MaskablePPO",
            "timesteps": int(model.num_timesteps), "requested_timesteps": requested, "seed": seed, "n_envs": n_envs,
-           "val_frac": val_frac, "traces": [trace.meta.name for trace in traces],
+           "vec_env": vec_env, "val_frac": val_frac, "traces": [trace.meta.name for trace in traces],
            "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2),
            "fps": round(model.num_timesteps / wall, 1), "best_mean_reward": finite_or_none(callback.best_mean_reward),
            "package_version": __version__}

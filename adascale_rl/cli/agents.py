@@ -37,14 +37,17 @@ def print_evaluation(result) -> None:
               help="RL-Zoo-style YAML (default: the bundled maskable_ppo.yml).")
 @click.option("--eval-freq", type=int, default=10_000, show_default=True,
               help="Steps between validation evaluations (best model saved).")
+@click.option("--vec-env", type=click.Choice(["batched", "subproc", "dummy"]), default="batched", show_default=True,
+              help="How the environments run: batched in this process, a process each, or SB3's DummyVecEnv "
+                   "(same training run for a seed).")
 def train(scenario: str, timesteps: int | None, out_dir: str, seed: int, n_envs: int | None,
-          hyperparams: str | None, eval_freq: int) -> None:
+          hyperparams: str | None, eval_freq: int, vec_env: str) -> None:
     """Train a MaskablePPO controller (TensorBoard logs in OUT/tb, best model by validation)."""
     from adascale_rl.agents.ppo import train as train_ppo
     from adascale_rl.scenario import get_scenario
 
     result = train_ppo(get_scenario(scenario), out_dir, timesteps=timesteps, seed=seed, n_envs=n_envs,
-                       hyperparams=hyperparams, eval_freq=eval_freq)
+                       hyperparams=hyperparams, eval_freq=eval_freq, vec_env=vec_env)
     click.echo(f"trained {result.timesteps} steps{_rounded(result)} in {result.wall_s:.0f} s "
                f"({result.fps:.0f} steps/s); policy: {Path(out_dir) / 'best_model.zip'}; "
                f"training curve: {Path(out_dir) / 'training_curve.png'}")

@@ -11,7 +11,8 @@ import numpy as np
 from adascale_rl.envs.contract import HISTORY, DecisionContract, Reading
 from adascale_rl.envs.trace_source import TraceSource
 from adascale_rl.scenario import Scenario, get_scenario
-from adascale_rl.sim.simulator import ContentionSim, EpochConditions, SimConfig
+from adascale_rl.sim.simulator import ContentionSim, SimConfig
+from adascale_rl.sim.situations import SituationTable
 from adascale_rl.sim.stats import EpochStats
 from adascale_rl.traces import Trace
 
@@ -51,29 +52,43 @@ class AdaScaleEnv(gym.Env):
 
     **Start state**: the variant with the smallest memory footprint is loaded, no requests are queued.
 
+    **Info**: every ``reset``/``step`` info holds ``action_mask``, the allowed actions for the returned
+    observation (so wrappers and vector envs need no method call for it). With ``full_info`` (the
+    default in eval mode) a step's info also holds ``stats`` (the epoch's :class:`EpochStats`),
+    ``epoch``, ``state``, ``variant_id``, ``branch`` and ``compression``; training (the default
+    ``full_info=False`` in train mode) needs none of them, and vectorised envs copy or pickle every info.
+
     **Arguments**: ``scenario`` (bundled name, path or :class:`Scenario`), ``split`` (manifest split,
     default the scenario's train split in train mode and test split in eval mode), ``mode``,
     ``episode_epochs`` (default from the scenario), ``traces`` (explicit list of :class:`Trace` to use
-    instead of a split), ``render_mode`` (``ansi`` or ``rgb_array``).
+    instead of a split), ``render_mode`` (``ansi`` or ``rgb_array``), ``full_info`` (see *Info*; default
+    ``mode == "eval"``), ``source`` and ``situations`` (a :class:`TraceSource` and
+    :class:`SituationTable` to share between envs of one scenario instead of building their own).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, scenario: str | Scenario = "pixel4", split: str | None = None, mode: str = "train",
                  episode_epochs: int | None = None, traces: list[Trace] | None = None,
-                 render_mode: str | None = None) -> None:
+                 render_mode: str | None = None, full_info: bool | None = None, source: TraceSource | None = None,
+                 situations: SituationTable | None = None) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if source is not None and traces is not None:
+            raise ValueError("pass either traces or a prepared source, not both")
         self.scenario = scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
         self.mode = mode
         self.render_mode = render_mode
+        self.full_info = mode == "eval" if full_info is None else bool(full_info)
         self.contract = DecisionContract(self.scenario)
         self.observation_space = self.contract.observation_space
         self.action_space = self.contract.action_space
         epoch_s = self.scenario.epoch_s
-        if traces is not None:
+        if source is not None:
+            self.source = source
+        elif traces is not None:
             self.source = TraceSource.from_traces(traces, epoch_s)
         else:
             default = self.scenario.train_split if mode == "train" else self.scenario.test_split
@@ -81,7 +96,7 @@ class AdaScaleEnv(gym.Env):
         self.episode_epochs = episode_epochs or self.scenario.episode_epochs
         s = self.scenario
         self.sim = ContentionSim(s.profile, s.table, SimConfig(s.epoch_s, s.request_rate_hz, s.latency_budget_ms,
-                                                               s.queue_limit, s.mem_reserve_mb))
+                                                               s.queue_limit, s.mem_reserve_mb), situations)
         self._next_trace = 0
         self._trace: Trace | None = None
         self._render_log: deque = deque(maxlen=RENDER_WINDOW)
@@ -104,39 +119,60 @@ class AdaScaleEnv(gym.Env):
             if not (start >= 0 and length >= 1 and start + length <= len(trace)):
                 raise ValueError(f"segment start={start} length={length} does not fit trace {trace.meta.name!r} "
                                  f"of {len(trace)} epochs")
-        self.episode = Episode(trace, start, length, int(self.np_random.integers(2**63 - 1)))
+        self._start_episode(Episode(trace, start, length, int(self.np_random.integers(2**63 - 1))))
+        return self._observation_at(0), {"trace": trace.meta.name, "start_epoch": start,
+                                         "action_mask": self._masks[0]}
+
+    def _start_episode(self, episode: Episode, request_rate_hz: float | None = None) -> None:
+        """Play ``episode`` from its first epoch (``request_rate_hz``: this episode's arrival rate, default
+        the scenario's). The segment's columns become plain lists and its masks are computed at once,
+        so a step indexes them instead of reading numpy scalars; the simulator's situations for the
+        whole segment are looked up (new ones computed) in one pass."""
+        trace, start, length = episode.trace, episode.start, episode.length
+        stop = start + length
+        self.episode = episode
         self._trace, self._start, self._length = trace, start, length
+        self._freq = trace.cpu_freq_frac[start:stop].tolist()
+        self._bg = trace.cpu_bg_util[start:stop].tolist()
+        self._mem = trace.mem_avail_frac[start:stop].tolist()
+        self._temp = trace.temp_c[start:stop].tolist()
+        self._battery = trace.battery_frac[start:stop].tolist()
+        self._situations = self.sim.situations.segment(self._bg, self._freq, self._temp)
+        self._masks = self.contract.action_masks_for(trace.mem_avail_frac[start:stop])
+        self._masks.flags.writeable = False  # handed out in infos: shared, so read-only
         self._t = 0
         self._action = self.contract.fallback_action
-        self.sim.reset(self.episode.sim_seed, self.contract.action_to_variant(self._action))
+        self.sim.reset(episode.sim_seed, self.contract.action_to_variant(self._action),
+                       request_rate_hz=request_rate_hz)
         self._last: EpochStats | None = None
-        self._bg_history = np.full(HISTORY, float(trace.cpu_bg_util[start]))
+        self._bg_history = [self._bg[0]] * HISTORY
         self._render_log.clear()
-        return self._observation(), {"trace": trace.meta.name, "start_epoch": start}
 
     def step(self, action):
         if self._trace is None:
             raise RuntimeError("call reset() before step()")
         variant = self.contract.action_to_variant(action)
-        index = self._start + self._t
-        stats = self.sim.step(variant, EpochConditions.from_trace(self._trace, index))
+        t = self._t
+        stats = self.sim.step_situation(variant, self._situations[t], self._mem[t])
         reward = self.contract.reward(stats)
-        self._action = int(action)
+        self._action = action = int(action)
         self._last = stats
-        self._bg_history[1:] = self._bg_history[:-1]
-        self._bg_history[0] = self._trace.cpu_bg_util[index]
-        self._t += 1
+        self._bg_history = [self._bg[t], *self._bg_history[:HISTORY - 1]]
+        self._t = t + 1
         truncated = self._t >= self._length
-        info = {"stats": stats, "epoch": index, "state": str(self._trace.state[index]),
-                **self.contract.describe(action)}
-        if self.render_mode is not None:
-            self._render_log.append((index, float(self._trace.cpu_bg_util[index]), info["variant_id"], stats))
-        observation = self._observation() if not truncated else self._observation(index)
-        return observation, reward, False, truncated, info
+        seen = t if truncated else t + 1  # the last observation repeats the final epoch's reading
+        info = {"action_mask": self._masks[seen]}
+        if self.full_info or self.render_mode is not None:
+            index = self._start + t
+            info.update(stats=stats, epoch=index, state=str(self._trace.state[index]), **self.contract.describe(action))
+            if self.render_mode is not None:
+                self._render_log.append((index, self._bg[t], info["variant_id"], stats))
+        return self._observation_at(seen), reward, False, truncated, info
 
     def action_masks(self) -> np.ndarray:
-        """Allowed actions now (sb3-contrib MaskablePPO protocol)."""
-        return self.contract.action_mask(self.reading())
+        """Allowed actions now (sb3-contrib MaskablePPO protocol); the same as the last info's
+        ``action_mask``."""
+        return self._masks[min(self._t, self._length - 1)].copy()
 
     def reading(self, index: int | None = None) -> Reading:
         """The resource reading the controller sees now (the current epoch's trace sample)."""
@@ -145,8 +181,10 @@ class AdaScaleEnv(gym.Env):
         return Reading(float(trace.cpu_freq_frac[i]), float(trace.cpu_bg_util[i]), float(trace.mem_avail_frac[i]),
                        float(trace.temp_c[i]), float(trace.battery_frac[i]))
 
-    def _observation(self, index: int | None = None) -> np.ndarray:
-        return self.contract.observation(self.reading(index), self._last, self._bg_history, self._action)
+    def _observation_at(self, t: int) -> np.ndarray:
+        """The observation with epoch ``t`` of the segment as the current reading."""
+        return self.contract.observation_values(self._freq[t], self._bg[t], self._mem[t], self._temp[t],
+                                                self._battery[t], self._last, self._bg_history, self._action)
 
     # -- rendering -------------------------------------------------------------------------------------
     def render(self):

@@ -41,6 +41,7 @@ the default weights the reward lies roughly in [−2.5, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,10 @@ BASE_FIELDS: tuple[tuple[str, str], ...] = (
     ("last_energy", "last epoch energy per request / energy_ref_mj / 4, clipped to [0, 1]"),
     ("queue", "requests waiting / queue_limit, clipped to [0, 1]"),
 )
+
+
+_ONE_HOT = len(BASE_FIELDS) + HISTORY  # index of the first action one-hot entry
+_NO_EPOCH = [0.0, 0.0, 0.0, 0.0]  # last-epoch fields before the first epoch
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class DecisionContract:
             self.action_variant[action] = variant
             self.variant_action[variant] = action
         self.exists = self.action_variant >= 0
+        self._variants: list[int] = self.action_variant.tolist()  # list lookup: the per-step decode
         self._mem_mb = np.where(self.exists, table.mem_mb[np.maximum(self.action_variant, 0)], np.inf)
         self._fallback_action = int(np.argmin(self._mem_mb))
         self.field_names = (*(name for name, _ in BASE_FIELDS),
@@ -114,10 +120,11 @@ class DecisionContract:
     def action_to_variant(self, action: int) -> int:
         """Catalog row of an action; ``ValueError`` for an action outside the grid or an empty cell."""
         action = int(action)
-        if not 0 <= action < self.n_actions or self.action_variant[action] < 0:
+        variant = self._variants[action] if 0 <= action < self.n_actions else -1
+        if variant < 0:
             raise ValueError(f"action {action} does not name a variant (valid: grid cells with a variant, "
                              f"0..{self.n_actions - 1})")
-        return int(self.action_variant[action])
+        return variant
 
     def describe(self, action: int) -> dict[str, str]:
         """Names of an action's variant, branch and compression."""
@@ -127,11 +134,16 @@ class DecisionContract:
 
     def action_mask(self, reading: Reading) -> np.ndarray:
         """Allowed actions under this reading (never all False)."""
-        usable = reading.mem_avail_frac * self.scenario.profile.ram_mb - self.scenario.mem_reserve_mb
-        mask = self._mem_mb <= usable
-        if not mask.any():
-            mask[self._fallback_action] = True
-        return mask
+        return self.action_masks_for(np.array([reading.mem_avail_frac]))[0]
+
+    def action_masks_for(self, mem_avail_frac: np.ndarray) -> np.ndarray:
+        """(n, n_actions) allowed actions for n readings' available-memory fractions at once (the env
+        computes a whole episode's masks at reset); no row is all False."""
+        ram_mb, reserve_mb = self.scenario.profile.ram_mb, self.scenario.mem_reserve_mb
+        usable = np.asarray(mem_avail_frac, dtype=np.float64) * ram_mb - reserve_mb
+        masks = self._mem_mb[None, :] <= usable[:, None]
+        masks[~masks.any(axis=1), self._fallback_action] = True
+        return masks
 
     def safe_action(self, mask: np.ndarray) -> int:
         """The allowed action with the smallest memory footprint (the fallback under a given mask)."""
@@ -144,26 +156,39 @@ class DecisionContract:
         return self._fallback_action
 
     # -- observation ---------------------------------------------------------------------------------
-    def observation(self, reading: Reading, last: EpochStats | None, bg_history: np.ndarray,
+    def observation(self, reading: Reading, last: EpochStats | None, bg_history: Sequence[float],
                     current_action: int) -> np.ndarray:
         """Build the observation vector (see module docstring). ``bg_history``: newest first, HISTORY long."""
-        obs = np.zeros(self.n_obs, dtype=np.float32)
-        obs[0] = 1.0 if math.isnan(reading.cpu_freq_frac) else reading.cpu_freq_frac
-        obs[1] = reading.cpu_bg_util
-        obs[2] = reading.mem_avail_frac
-        obs[3] = 0.0 if math.isnan(reading.temp_c) else (reading.temp_c - TEMP_LOW_C) / TEMP_SPAN_C
-        obs[4] = 1.0 if math.isnan(reading.battery_frac) else reading.battery_frac
+        return self.observation_values(reading.cpu_freq_frac, reading.cpu_bg_util, reading.mem_avail_frac,
+                                       reading.temp_c, reading.battery_frac, last, bg_history, current_action)
+
+    def observation_values(self, cpu_freq_frac: float, cpu_bg_util: float, mem_avail_frac: float, temp_c: float,
+                           battery_frac: float, last: EpochStats | None, bg_history: Sequence[float],
+                           current_action: int) -> np.ndarray:
+        """:meth:`observation` from the reading's fields as plain floats (the env's hot path).
+
+        Fields are clipped as float64 before the float32 cast, which gives the same float32 values as
+        casting first (rounding is monotone and 0 and 1 are exact)."""
+        values = [1.0 if math.isnan(cpu_freq_frac) else cpu_freq_frac, cpu_bg_util, mem_avail_frac,
+                  0.0 if math.isnan(temp_c) else (temp_c - TEMP_LOW_C) / TEMP_SPAN_C,
+                  1.0 if math.isnan(battery_frac) else battery_frac]
         if last is not None:
-            obs[5] = last.latency_p95_ms / self.scenario.latency_budget_ms / RATIO_SPAN
-            obs[6] = last.miss_frac
-            obs[7] = last.energy_j * 1000.0 / max(1, last.resolved) / self.scenario.reward.energy_ref_mj / RATIO_SPAN
-            obs[8] = last.queue_len / self.scenario.queue_limit
-        base = len(BASE_FIELDS)
-        obs[base:base + HISTORY] = bg_history[:HISTORY]
-        obs[base + HISTORY + int(current_action)] = 1.0
-        np.clip(obs, 0.0, 1.0, out=obs)
-        if not np.isfinite(obs).all():
-            raise ValueError(f"non-finite observation from reading {reading} and stats {last}")
+            values += [last.latency_p95_ms / self.scenario.latency_budget_ms / RATIO_SPAN, last.miss_frac,
+                       last.energy_j * 1000.0 / max(1, last.resolved) / self.scenario.reward.energy_ref_mj / RATIO_SPAN,
+                       last.queue_len / self.scenario.queue_limit]
+        else:
+            values += _NO_EPOCH
+        values.extend(bg_history[:HISTORY])
+        for i, value in enumerate(values):
+            if value != value:
+                raise ValueError(f"non-finite observation field {self.field_names[i]!r} from reading "
+                                 f"{(cpu_freq_frac, cpu_bg_util, mem_avail_frac, temp_c, battery_frac)} "
+                                 f"and stats {last}")
+            if not 0.0 <= value <= 1.0:
+                values[i] = 0.0 if value < 0.0 else 1.0
+        obs = np.zeros(self.n_obs, dtype=np.float32)
+        obs[:_ONE_HOT] = values
+        obs[_ONE_HOT + int(current_action)] = 1.0
         return obs
 
     # -- reward --------------------------------------------------------------------------------------

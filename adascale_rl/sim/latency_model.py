@@ -29,8 +29,6 @@ fastest. Both the simulator and the greedy controller's predictions use it.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from adascale_rl.catalog import DeviceProfile, VariantTable
@@ -51,11 +49,14 @@ def config_core_counts(profile: DeviceProfile, configs: tuple[str, ...]) -> np.n
     return counts
 
 
-def condition_factor(freq_frac: float, temp_c: float, throttle_c: float) -> float:
-    """Slow-down from clock frequency and heat (1.0 at nominal frequency below the throttle point)."""
-    freq = 1.0 if math.isnan(freq_frac) else max(freq_frac, MIN_FREQ_FRAC)
-    heat = 0.0 if math.isnan(temp_c) else max(0.0, temp_c - throttle_c)
-    return (1.0 + THERMAL_SLOPE * heat) / freq
+def condition_factor(freq_frac: float | np.ndarray, temp_c: float | np.ndarray,
+                     throttle_c: float) -> float | np.ndarray:
+    """Slow-down from clock frequency and heat (1.0 at nominal frequency below the throttle point);
+    element-wise over arrays (a float for scalars)."""
+    freq = np.where(np.isnan(freq_frac), 1.0, np.maximum(freq_frac, MIN_FREQ_FRAC))
+    heat = np.where(np.isnan(temp_c), 0.0, np.maximum(0.0, np.subtract(temp_c, throttle_c)))
+    factor = (1.0 + THERMAL_SLOPE * heat) / freq
+    return float(factor) if np.ndim(factor) == 0 else factor
 
 
 def serving_overhead(profile: DeviceProfile, table: VariantTable) -> tuple[np.ndarray, np.ndarray]:
@@ -79,11 +80,14 @@ def share_factors(counts: np.ndarray, free: np.ndarray, rho: np.ndarray) -> np.n
     """Per configuration: slow-down from sharing cores with background, ``inf`` if it cannot be placed.
 
     ``counts``: (n_configs, n_clusters) cores each configuration needs; ``free``: cores per cluster not
-    held by background; ``rho``: background share on the partially loaded core of each cluster.
+    held by background; ``rho``: background share on the partially loaded core of each cluster. ``free``
+    and ``rho`` may carry leading batch axes, (..., n_clusters) → (..., n_configs).
     """
+    free = np.asarray(free)[..., None, :]
+    rho = np.asarray(rho)[..., None, :]
     unshared = free - (rho > 0)
-    fits = (counts <= free).all(axis=1)
-    rho_max = ((counts > unshared) * rho).max(axis=1)  # rho of the shared core where a config needs it
+    fits = (counts <= free).all(axis=-1)
+    rho_max = ((counts > unshared) * rho).max(axis=-1)  # rho of the shared core where a config needs it
     return np.where(fits, 1.0 / (1.0 - rho_max / 2.0), np.inf)
 
 
@@ -96,7 +100,8 @@ def placement_share_factors(profile: DeviceProfile, counts: np.ndarray, placemen
 def choose_config(latency_ms: np.ndarray, power_w: np.ndarray, budget_ms: float) -> np.ndarray:
     """Index of the configuration the runtime uses (see module docstring), along the last axis.
 
-    ``latency_ms``: (..., n_configs), may hold ``inf``; ``power_w``: (n_configs,) active power."""
+    ``latency_ms``: (..., n_configs), may hold ``inf``; ``power_w``: (n_configs,) active power, or any
+    shape that broadcasts against ``latency_ms``."""
     within = latency_ms <= SERVICE_SHARE * budget_ms
     frugal = np.argmin(np.where(within, latency_ms * power_w, np.inf), axis=-1)
     fastest = np.argmin(latency_ms, axis=-1)

@@ -21,9 +21,11 @@ Inside an epoch:
 - **Energy** integrates the power model over busy cores (service and load time), at the epoch's
   frequency fraction; idle and background power are not attributed to the model.
 
-Per ``step`` the work is proportional to that epoch's requests (one or two SimPy events each): the
-per-epoch latency/power lookups are computed once per epoch, counters are reset each epoch, and no
-history is kept.
+Per ``step`` the work is proportional to that epoch's requests (one SimPy event each, plus one per
+epoch for the idle server's wake-up): the per-epoch latency/power lookups come from a
+:class:`~adascale_rl.sim.situations.SituationTable` (memoised per device state, shareable between
+simulators), each epoch's service-time noise is drawn in one call, counters are reset each epoch, and
+no history is kept.
 """
 
 from __future__ import annotations
@@ -32,25 +34,15 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
 import simpy
 
 from adascale_rl.catalog import DeviceProfile, VariantTable
-from adascale_rl.sim.latency_model import (
-    choose_config,
-    condition_factor,
-    config_core_counts,
-    service_ms,
-    serving_overhead,
-    share_factors,
-)
-from adascale_rl.sim.placement import Placement, cluster_fill_order, place_background
 from adascale_rl.sim.random_streams import EpochStreams
+from adascale_rl.sim.situations import Situation, SituationTable
 from adascale_rl.sim.stats import EpochStats
 from adascale_rl.traces.schema import Trace
 
 _LOAD = -1.0  # queue marker for a model load (real requests carry their arrival time)
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -97,125 +89,119 @@ class _EpochCounters:
 
 
 class ContentionSim:
-    """Simulates a device serving inference requests under a trace's contention (see module docstring)."""
+    """Simulates a device serving inference requests under a trace's contention (see module docstring).
 
-    def __init__(self, profile: DeviceProfile, table: VariantTable, config: SimConfig) -> None:
+    ``situations``: the memo of per-epoch lookups; pass one table to several simulators of the same
+    scenario to share it (default: a table of this simulator's own)."""
+
+    def __init__(self, profile: DeviceProfile, table: VariantTable, config: SimConfig,
+                 situations: SituationTable | None = None) -> None:
         self.profile = profile
         self.table = table
         self.config = config
-        self._counts = config_core_counts(profile, table.configs)
-        self._fill_order = cluster_fill_order(profile)
-        self._load_cluster = max(profile.clusters, key=lambda cluster: cluster.max_mhz)  # loads run on the fastest core
-        # lognormal spread of one service: the catalog's measured spread plus the serving overhead's
-        self._overhead_ms, overhead_sd_ms = serving_overhead(profile, table)
-        total = table.latency_ms + self._overhead_ms
-        variance = np.square(table.latency_sd_ms) + np.square(overhead_sd_ms)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio_sq = np.where(np.isfinite(total), variance / np.square(total), 0.0)
-        self._log_sigma = np.sqrt(np.log1p(ratio_sq))
+        if situations is None:
+            situations = SituationTable(profile, table, config.latency_budget_ms)
+        elif (situations.profile, situations.table, situations.latency_budget_ms) != (
+                profile, table, config.latency_budget_ms):
+            raise ValueError("a shared SituationTable must be built for the same device profile, catalog and "
+                             "latency budget as the simulator")
+        self.situations = situations
         self._accuracy = table.accuracy.astype(float).tolist()
         self._model_mb = (table.model_bytes / 1e6).tolist()
+        self._mem_mb = table.mem_mb.astype(float).tolist()
         self.env: simpy.Environment | None = None
-        self._choice_cache: dict[tuple, list[tuple[float, float, float] | None]] = {}
-        self._power_cache: dict[float, np.ndarray] = {}
+        self._on_served, self._on_loaded, self._on_waited = self._served, self._loaded, self._waited  # bound once
 
     # -- episode ---------------------------------------------------------------------------------
-    def reset(self, seed: int, variant: int, start_epoch: int = 0) -> None:
+    def reset(self, seed: int, variant: int, start_epoch: int = 0, request_rate_hz: float | None = None) -> None:
         """Start with ``variant`` loaded and no requests queued, at epoch ``start_epoch``.
 
         Randomness comes from per-epoch streams of ``seed`` (:mod:`adascale_rl.sim.random_streams`).
+        ``request_rate_hz`` overrides the scenario's arrival rate for this episode.
         """
+        rate = self.config.request_rate_hz if request_rate_hz is None else float(request_rate_hz)
+        if not (math.isfinite(rate) and rate >= 0.0):
+            raise ValueError(f"request_rate_hz must be a finite rate >= 0, got {request_rate_hz!r}")
+        self._arrivals_per_epoch = rate * self.config.epoch_s
         self._streams = EpochStreams(int(seed))
         self.env = simpy.Environment(initial_time=start_epoch * self.config.epoch_s)
         self.cores = [simpy.Container(self.env, capacity=c.cores, init=c.cores) for c in self.profile.clusters]
         self.queue: deque[float] = deque()  # admitted requests (arrival times) and load markers
         self._pending: deque[float] = deque()  # this epoch's arrivals not yet admitted
-        self._idle: simpy.Event | None = None
+        self._idle = True  # the server waits for the first epoch's work
         self.variant = variant
         self.epoch = start_epoch
         self._bg_held: tuple[int, ...] = (0,) * len(self.profile.clusters)
         self._counters = _EpochCounters()
         self._oom = False
+        self._situation: Situation | None = None
         self._service: tuple[float, float, float] | None = None
-        self.env.process(self._server())
+        self._normals: list[float] = []
+        self._next_normal = 0
+        self._arrival = 0.0  # the request in service (or waiting for cores), what it costs, and a load's length
+        self._serving: tuple[float, float, float] = (0.0, 0.0, 0.0)  # service ms, power W, accuracy
+        self._load_s = 0.0
+        self._timeout = self.env.timeout
 
     def step(self, variant: int, conditions: EpochConditions) -> EpochStats:
         """Run one epoch with ``variant`` selected under ``conditions``; return what it produced."""
-        if self.env is None:
+        situation = self.situations.get(conditions.cpu_bg_util, conditions.cpu_freq_frac, conditions.temp_c)
+        return self.step_situation(variant, situation, conditions.mem_avail_frac)
+
+    def step_situation(self, variant: int, situation: Situation, mem_avail_frac: float) -> EpochStats:
+        """:meth:`step` with the epoch's situation already looked up (the env fetches a whole episode's
+        from :meth:`SituationTable.segment` at reset) and its available-memory fraction."""
+        env = self.env
+        if env is None:
             raise RuntimeError("call reset() before step()")
-        self.rng = self._streams.at_epoch(self.epoch)
+        rng = self._streams.at_epoch(self.epoch)
         self._counters = counters = _EpochCounters()
         switched = variant != self.variant
         self.variant = variant
-        self._apply_conditions(conditions)
-        self._oom = self.table.mem_mb[variant] > conditions.usable_memory_mb(self.profile, self.config.mem_reserve_mb)
+        self._situation = situation
+        self._hold_background(situation.held)
+        self._service = self._choice(variant)
+        self._oom = self._mem_mb[variant] > mem_avail_frac * self.profile.ram_mb - self.config.mem_reserve_mb
+        queue = self.queue
         if switched and not self._oom:
-            self.queue.appendleft(_LOAD)
-        now = self.env.now
+            queue.appendleft(_LOAD)
+        now = env.now
         end = (self.epoch + 1) * self.config.epoch_s
-        n_arrivals = int(self.rng.poisson(self.config.request_rate_hz * self.config.epoch_s))
+        n_arrivals = int(rng.poisson(self._arrivals_per_epoch))
         if n_arrivals:
-            self._pending.extend((now + np.sort(self.rng.random(n_arrivals)) * (end - now)).tolist())
-        if self._idle is not None and not self._idle.triggered:
-            self._idle.succeed()
-        self.env.run(until=end)
+            span = end - now
+            self._pending.extend([now + u * span for u in sorted(rng.random(n_arrivals).tolist())])
+        # every service that starts this epoch draws its noise next, in service order: at most the queued
+        # requests, this epoch's arrivals and one request already taken off the queue
+        self._normals = rng.standard_normal(len(queue) + n_arrivals + 1).tolist()
+        self._next_normal = 0
+        if self._idle:
+            self._idle = False
+            self._next()
+        env.run(until=end)
         self._admit(end)
         self.epoch += 1
         return self._stats(counters, switched)
 
     # -- internals ---------------------------------------------------------------------------------
-    def _apply_conditions(self, conditions: EpochConditions) -> None:
-        """Background placement, then per-epoch service time and power of the current variant."""
-        placement = place_background(self.profile, conditions.cpu_bg_util, self._fill_order)
-        self._hold_background(placement)
-        self._freq_frac = 1.0 if math.isnan(conditions.cpu_freq_frac) else conditions.cpu_freq_frac
-        self._condition = condition_factor(conditions.cpu_freq_frac, conditions.temp_c, self.profile.throttle_c)
-        self._rho = placement.rho
-        self._service = self._choose_config(self.variant)
+    def _choice(self, variant: int) -> tuple[float, float, float] | None:
+        """Configuration the runtime picks for ``variant`` on the free cores now (energy-aware rule of
+        :func:`~adascale_rl.sim.latency_model.choose_config`): (service ms, log-sigma, power W), or None
+        when no configuration fits."""
+        service, sigma, power_w = self._situation.choices[variant].tolist()
+        return (service, sigma, power_w) if math.isfinite(service) else None
 
-    def _choose_config(self, variant: int) -> tuple[float, float, float] | None:
-        """Configuration the runtime picks for ``variant`` on the free cores (energy-aware rule of
-        :func:`~adascale_rl.sim.latency_model.choose_config`): (service ms, log-sigma, power W).
-
-        Memoised per situation (free cores, sharing, clock, heat) for all variants at once: traces hold
-        each sample for several epochs and a policy revisits variants, so the same lookups recur."""
-        free = tuple(container.level for container in self.cores)
-        key = (free, self._rho, self._condition, self._freq_frac)
-        choices = self._choice_cache.get(key)
-        if choices is None:
-            if len(self._choice_cache) > 20_000:
-                self._choice_cache.clear()
-            choices = self._choice_cache[key] = self._choices_for_all_variants(free)
-        return choices[variant]
-
-    def _choices_for_all_variants(self, free: tuple[int, ...]) -> list[tuple[float, float, float] | None]:
-        share = share_factors(self._counts, np.array(free), np.array(self._rho))
-        latency = service_ms(self.table.latency_ms, share, self._condition, self._overhead_ms)
-        power = self._config_power(self._freq_frac)
-        configs = choose_config(latency, power, self.config.latency_budget_ms)
-        rows = np.arange(len(configs))
-        service = latency[rows, configs].tolist()
-        sigma = self._log_sigma[rows, configs].tolist()
-        watts = power[configs].tolist()
-        return [(service[v], sigma[v], watts[v]) if math.isfinite(service[v]) else None for v in rows.tolist()]
-
-    def _config_power(self, freq_frac: float) -> np.ndarray:
-        """Active power (W) of every configuration's cores at a frequency fraction (memoised)."""
-        power = self._power_cache.get(freq_frac)
-        if power is None:
-            power = np.array([self.profile.active_power_w(cfg, freq_frac) for cfg in self.table.configs])
-            self._power_cache[freq_frac] = power
-        return power
-
-    def _hold_background(self, placement: Placement) -> None:
+    def _hold_background(self, held: tuple[int, ...]) -> None:
         """Background takes or gives back the cores by which its placement changed (never waiting:
         the server reads free cores but does not hold them)."""
-        for index, (before, now) in enumerate(zip(self._bg_held, placement.held, strict=True)):
+        if held == self._bg_held:
+            return
+        for index, (before, now) in enumerate(zip(self._bg_held, held, strict=True)):
             if now > before:
                 self.cores[index].get(now - before)
             elif now < before:
                 self.cores[index].put(before - now)
-        self._bg_held = placement.held
+        self._bg_held = held
 
     def _admit(self, until: float) -> None:
         """Admit arrivals up to ``until`` in order: each sees the queue as it was at its arrival."""
@@ -237,51 +223,73 @@ class ContentionSim:
             return False
         return True
 
-    def _server(self):
-        env, queue, pending = self.env, self.queue, self._pending
+    # The inference server is a state machine driven by SimPy events: each request's service, each model
+    # load and each wait for free cores is one ``Timeout`` whose callback resumes the server. (A
+    # generator process would do the same with one more frame switch per event; the idle server is
+    # woken by ``step`` directly, at the same simulated instant.)
+    def _next(self) -> None:
+        """The server is free at ``env.now``: take the next job, or go idle until the next epoch."""
+        queue, pending, accept = self.queue, self._pending, self._accept
+        now = self.env.now
         while True:
-            self._admit(env.now)
+            while pending and pending[0] <= now:
+                arrival = pending.popleft()
+                if accept(arrival):
+                    queue.append(arrival)
             if queue:
                 arrival = queue.popleft()
                 if arrival == _LOAD:
-                    yield from self._load_model()
-                elif self._oom:  # swapped for a variant that does not fit while this request waited
+                    self._service = self._choice(self.variant)
+                    self._load_s = load_s = self._model_mb[self.variant] / self.profile.load_mb_per_s
+                    self._timeout(load_s).callbacks.append(self._on_loaded)
+                    return
+                if self._oom:  # swapped for a variant that does not fit while this request waited
                     self._counters.failed += 1
-                else:
-                    yield from self._serve(arrival)
+                    continue
             elif pending:  # idle: the next arrival starts service at once (one timeout covers both)
                 arrival = pending.popleft()
-                if self._accept(arrival):
-                    yield from self._serve(arrival)
+                if not accept(arrival):
+                    continue
             else:
-                self._idle = env.event()
-                yield self._idle
+                self._idle = True
+                return
+            self._serve(arrival)
+            return
 
-    def _serve(self, arrival: float):
-        """Serve one request that starts at ``max(now, arrival)``; record it when it completes."""
+    def _serve(self, arrival: float) -> None:
+        """Start serving one request at ``max(now, arrival)``; :meth:`_served` records it."""
         env = self.env
-        while self._service is None:  # no configuration fits the free cores: wait for the next epoch
-            yield env.timeout(self.config.epoch_s * (self.epoch + 1) - env.now + 1e-9)
+        if self._service is None:  # no configuration fits the free cores: wait for the next epoch
+            self._arrival = arrival
+            self._timeout(self.config.epoch_s * (self.epoch + 1) - env.now + 1e-9).callbacks.append(self._on_waited)
+            return
         service, sigma, power_w = self._service
-        variant = self.variant
         if sigma > 0:
-            service *= math.exp(sigma * self.rng.standard_normal() - 0.5 * sigma * sigma)
-        yield env.timeout(max(0.0, arrival - env.now) + service / 1000.0)
+            service *= math.exp(sigma * self._normals[self._next_normal] - 0.5 * sigma * sigma)
+            self._next_normal += 1
+        self._arrival, self._serving = arrival, (service, power_w, self._accuracy[self.variant])
+        self._timeout(max(0.0, arrival - env.now) + service / 1000.0).callbacks.append(self._on_served)
+
+    def _waited(self, _event: simpy.Event) -> None:
+        self._serve(self._arrival)
+
+    def _served(self, _event: simpy.Event) -> None:
+        service, power_w, accuracy = self._serving
         counters = self._counters
         counters.energy_j += power_w * service / 1000.0
-        latency_ms = (env.now - arrival) * 1000.0
+        latency_ms = (self.env.now - self._arrival) * 1000.0
         counters.completed += 1
-        counters.accuracy_sum += self._accuracy[variant]
+        counters.accuracy_sum += accuracy
         counters.latencies.append(latency_ms)
         if latency_ms > self.config.latency_budget_ms:
             counters.late += 1
+        self._next()
 
-    def _load_model(self):
-        self._service = self._choose_config(self.variant)
-        load_s = self._model_mb[self.variant] / self.profile.load_mb_per_s
-        yield self.env.timeout(load_s)
-        self._counters.load_ms += load_s * 1000.0
-        self._counters.energy_j += self._load_cluster.core_power_w(True, self._freq_frac) * load_s
+    def _loaded(self, _event: simpy.Event) -> None:
+        counters = self._counters
+        counters.load_ms += self._load_s * 1000.0
+        counters.energy_j += self._situation.load_power_w * self._load_s
+        self._next()
 
     def _stats(self, counters: _EpochCounters, switched: bool) -> EpochStats:
         return EpochStats.from_tallies(

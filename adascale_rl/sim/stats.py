@@ -58,13 +58,18 @@ class EpochStats:
             p50, p95, top = percentile(ordered, 50), percentile(ordered, 95), ordered[-1]
         else:
             p50 = p95 = top = 0.0
-        return cls(
+        # The simulator builds one of these per epoch: a frozen dataclass's __init__ sets each of the 14
+        # fields through object.__setattr__ (~3 µs, a tenth of a simulated epoch), so the instance's
+        # dict is filled directly. The result is the same object (``__init__`` would store the same dict).
+        stats = object.__new__(cls)
+        stats.__dict__.update(
             requests=requests, completed=completed, dropped=dropped, failed=failed, latency_p50_ms=p50,
             latency_p95_ms=p95, latency_max_ms=top,
             miss_frac=(late + dropped + failed) / resolved if resolved else 0.0, energy_j=energy_j,
             accuracy=accuracy_sum / resolved if resolved else 0.0, switched=switched, out_of_memory=out_of_memory,
             load_ms=load_ms, queue_len=queue_len,
         )
+        return stats
 
     def to_dict(self) -> dict:
         return asdict(self)
