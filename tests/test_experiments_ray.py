@@ -14,6 +14,7 @@ import yaml
 from adascale_rl.agents.ppo import PPO_KEYS, RUN_KEYS, load_hyperparams
 from adascale_rl.cli import main
 from adascale_rl.experiments.tune import NET_ARCHS, params_from_config, write_hyperparams
+from adascale_rl.traces import split_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ def test_tuned_configuration_is_a_hyperparameter_file_train_reads(tmp_path):
     assert main(["train", "--hyperparams", str(path), "--n-envs", "1", "--eval-freq", "10000", "--out", str(run)]) == 0
     record = json.loads((run / "run.json").read_text())
     assert record["timesteps"] == 256 and record["hyperparams"]["gamma"] == 0.95
-    assert record["traces"] == ["rpi4b8gb_1800mhz_pattern_6h", "rpi4b2gb_800mhz_pattern_12h"]
+    assert record["traces"] == [entry.name for entry in split_entries("train")]
     assert yaml.safe_load((run / "hyperparams.yml").read_text())["pixel4"]["policy_kwargs"]["net_arch"] == [128, 128]
 
 

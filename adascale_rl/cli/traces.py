@@ -83,15 +83,15 @@ def info(path: str | None, split: str | None, max_gap_s: float) -> None:
 
 @traces.command("list")
 def list_traces() -> None:
-    """List the bundled traces with their device and split."""
+    """List the bundled traces with their board, device and split (whole boards are held out for testing)."""
     from adascale_rl.traces import load_manifest
 
     table = Table(title="bundled traces")
     table.add_column("name", no_wrap=True)
-    for name in ("split", "device", "cores", "max MHz", "period s", "license"):
+    for name in ("board", "split", "device", "cores", "max MHz", "period s", "license"):
         table.add_column(name)
     for entry in load_manifest():
-        table.add_row(entry.name, entry.split, entry.device, str(entry.cores), f"{entry.max_mhz:g}",
+        table.add_row(entry.name, entry.board, entry.split, entry.device, str(entry.cores), f"{entry.max_mhz:g}",
                       f"{entry.period_s:g}", entry.license)
     _console().print(table)
 
@@ -154,12 +154,21 @@ def plot_cmd(path: str, out_path: str | None, max_gap_s: float) -> None:
 @click.option("--state", default="", help="Label stored with every sample (e.g. idle, game).")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar [default: when recording for 10 s or more].")
+@click.option("--inject", "inject", default=None, metavar="TRACE",
+              help="Record this machine while real worker processes replay TRACE's background load and memory "
+                   "pressure (bundled name or CSV path); each sample is labelled with TRACE's state.")
+@click.option("--inject-start", "inject_start_s", type=float, default=0.0, show_default=True,
+              help="Seconds into the --inject trace to start replaying.")
+@click.option("--mem-cap-frac", type=click.FloatRange(0.0, 0.9), default=0.25, show_default=True,
+              help="--inject: memory ballast cap as a share of this machine's RAM.")
 def record_cmd(duration_s: float, interval_s: float, out_path: str, serial: str | None, name: str | None,
-               state: str, progress: bool | None) -> None:
+               state: str, progress: bool | None, inject: str | None, inject_start_s: float,
+               mem_cap_frac: float) -> None:
     """Record this Linux machine (psutil + sysfs) or an Android phone (--adb) into a canonical trace.
 
     Sources that do not exist (no cpufreq in a VM, no battery on a desktop) are recorded as NaN and
-    named in the file's notes. Ctrl-C stops early and keeps what was recorded.
+    named in the file's notes. Ctrl-C stops early and keeps what was recorded. With --inject, this
+    machine is recorded under a replayed board's contention (a real recording of this host under load).
     """
     if not (math.isfinite(interval_s) and interval_s > 0):
         raise InputError(f"--interval {interval_s:g}: must be a positive number of seconds")
@@ -167,8 +176,22 @@ def record_cmd(duration_s: float, interval_s: float, out_path: str, serial: str 
         raise InputError(f"--duration {duration_s:g}: must be at least one --interval ({interval_s:g} s)")
     if "," in state or "\n" in state:
         raise InputError(f"--state {state!r}: a label cannot contain commas or line breaks")
+    if inject is not None and (serial is not None or state):
+        raise InputError("--inject records this machine and labels samples with the replayed trace's states: "
+                         "it cannot be combined with --adb or --state")
     show = duration_s >= 10 if progress is None else progress
-    if serial is None:
+    if inject is not None:
+        from adascale_rl.hardware_bridge.record_contention import record_under_contention
+
+        (replayed,) = resolve_traces(inject, None)
+        click.echo(f"recording {socket.gethostname()} for {duration_s:g} s every {interval_s:g} s while replaying "
+                   f"{replayed.meta.name} from {inject_start_s:g} s", err=True)
+        try:
+            trace = record_under_contention(replayed, duration_s, interval_s, start_s=inject_start_s, name=name,
+                                            mem_cap_frac=mem_cap_frac, progress=show)
+        except ValueError as exc:
+            raise InputError(f"--inject {inject}: {exc}") from None
+    elif serial is None:
         from adascale_rl.traces.record_local import record_local
 
         click.echo(f"recording {socket.gethostname()} for {duration_s:g} s every {interval_s:g} s", err=True)

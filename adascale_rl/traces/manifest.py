@@ -30,6 +30,7 @@ class TraceEntry:
     split: str
     source: str
     license: str
+    board: str = ""  # which physical device recorded it: recordings of one board share it (default: name)
 
     def load(self) -> Trace:
         """Load (and, for a non-canonical format, import) the trace with this entry's metadata."""
@@ -71,12 +72,31 @@ def load_manifest(path: str | Path | None = None) -> list[TraceEntry]:
             ram_mb=float(require(record, "ram_mb", (int, float), where)),
             period_s=float(require(record, "period_s", (int, float), where)), split=split,
             source=require(record, "source", str, where), license=require(record, "license", str, where),
+            board=_board(record, where),
         ))
     names = [entry.name for entry in entries]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
         raise DataError(path, f"duplicated trace name(s) {', '.join(duplicated)}")
     return entries
+
+
+def _board(record: dict, where: str) -> str:
+    """The optional ``board`` label (recordings of one device share it; leave-one-board-out holds them out
+    together); default: the entry's own name, i.e. a board of its own."""
+    board = record.get("board", record.get("name"))
+    if not isinstance(board, str) or not board:
+        raise DataError(where, "'board' must be a non-empty string", value=board,
+                        expected="a label shared by the recordings of one device")
+    return board
+
+
+def boards(manifest: str | Path | None = None) -> dict[str, list[TraceEntry]]:
+    """Manifest entries grouped by board, in manifest order (the unit that leave-one-board-out holds out)."""
+    grouped: dict[str, list[TraceEntry]] = {}
+    for entry in load_manifest(manifest):
+        grouped.setdefault(entry.board, []).append(entry)
+    return grouped
 
 
 def split_entries(split: str, manifest: str | Path | None = None) -> list[TraceEntry]:
