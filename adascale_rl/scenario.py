@@ -24,6 +24,10 @@ reward weights and the queue limit. Bundled scenarios live in ``adascale_rl/data
     switch = 0.02
     failure = 1.0
     energy_ref_mj = 100.0        # energy per request that costs ``energy`` reward units
+
+    [randomize]                  # optional: per-episode domain randomisation of training episodes
+    freq_scale = [0.6, 1.0]      # ranges of physical knobs, see adascale_rl.randomization
+    time_warp = [0.5, 2.0]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from adascale_rl._resources import data_path
 from adascale_rl._toml import load_toml, require
 from adascale_rl.catalog import DeviceProfile, VariantTable, bundled_profile, bundled_table, load_profile
 from adascale_rl.errors import DataError
+from adascale_rl.randomization import Randomization
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class Scenario:
     train_split: str = "train"
     test_split: str = "test"
     reward: RewardWeights = field(default_factory=RewardWeights)
+    randomize: Randomization = field(default_factory=Randomization)
     source: str = ""
 
     @cached_property
@@ -93,12 +99,17 @@ class Scenario:
         """Plain data (for JSON contracts and reports); excludes the source path."""
         data = asdict(self)
         data.pop("source")
+        data["randomize"] = self.randomize.to_dict()
         return data
 
     def digest(self) -> str:
         """SHA-256 over the scenario's settings, its device profile and its catalog's content: a policy
-        is tied to all three, since each changes what an action leads to."""
-        payload = json.dumps(self.to_dict(), sort_keys=True).encode()
+        is tied to all three, since each changes what an action leads to. The ``[randomize]`` ranges are
+        left out: they shape training episodes only, never what an action leads to on a device (a run
+        records them in ``run.json``)."""
+        settings = self.to_dict()
+        settings.pop("randomize")
+        payload = json.dumps(settings, sort_keys=True).encode()
         profile = json.dumps(asdict(self.profile), sort_keys=True).encode()
         catalog = self.table.to_frame().to_csv(index=False).encode()
         return hashlib.sha256(payload + b"\0" + profile + b"\0" + catalog).hexdigest()
@@ -150,8 +161,15 @@ def load_scenario(path: str | Path) -> Scenario:
         latency_budget_ms=positive("latency_budget_ms"), queue_limit=queue_limit,
         mem_reserve_mb=float(require(doc, "mem_reserve_mb", (int, float), path)),
         train_split=doc.get("train_split", "train"), test_split=doc.get("test_split", "test"),
-        reward=RewardWeights(**weights), source=str(path),
+        reward=RewardWeights(**weights), randomize=_randomization(doc, path), source=str(path),
     )
+
+
+def _randomization(doc: dict, path: Path) -> Randomization:
+    table = doc.get("randomize", {})
+    if not isinstance(table, dict):
+        raise DataError(path, "[randomize] must be a table", value=table)
+    return Randomization.from_table(table, path)
 
 
 def bundled_scenarios() -> list[str]:

@@ -40,8 +40,10 @@ from adascale_rl.envs import AdaScaleEnv
 from adascale_rl.hardware_bridge.devices.sim import SimDevice
 from adascale_rl.scenario import Scenario, get_scenario
 from adascale_rl.sim.stats import EpochStats
+from adascale_rl.traces import find_entry
 
 GOLDEN_PATH = Path(__file__).parent / "data" / "golden_episodes.json"
+GOLDEN_TRAIN_TRACES = ("rpi4b8gb_1800mhz_pattern_6h", "rpi4b2gb_800mhz_pattern_12h")
 TRAIN_EPOCHS = 20
 TRAIN_EPISODES = 2
 EVAL_SEGMENT = {"trace_index": 0, "start": 3000, "length": 40}
@@ -51,9 +53,16 @@ STAT_FIELDS = tuple(field.name for field in dataclasses.fields(EpochStats))
 
 def make_env(scenario: str | Scenario, mode: str, **kwargs: Any) -> AdaScaleEnv:
     """The env every golden case plays, with full step infos (``full_info``; main's env, which this file
-    also runs on to regenerate the JSON, always gave them and has no such argument)."""
-    if "full_info" in inspect.signature(AdaScaleEnv).parameters:
+    also runs on to regenerate the JSON, always gave them and has no such argument), without domain
+    randomisation (``randomize=False``; the recorded cases predate it, and eval mode never randomises),
+    and in train mode on the two boards that were the train split when the cases were recorded (the
+    split has grown since; naming them keeps the cases what they were)."""
+    parameters = inspect.signature(AdaScaleEnv).parameters
+    if "full_info" in parameters:
         kwargs.setdefault("full_info", True)
+    if "randomize" in parameters and mode == "train":
+        kwargs.setdefault("randomize", False)
+        kwargs.setdefault("traces", [find_entry(name).load() for name in GOLDEN_TRAIN_TRACES])
     if mode == "train":
         return AdaScaleEnv(scenario, mode="train", episode_epochs=TRAIN_EPOCHS, **kwargs)
     return AdaScaleEnv(scenario, mode="eval", **kwargs)

@@ -2,7 +2,9 @@
 
 Training data: the scenario's train traces, cut in time — the first ``1 − val_frac`` of every trace
 trains, the last ``val_frac`` is held out for periodic evaluation and best-model selection, so the
-test split stays untouched until the final evaluation.
+test split stays untouched until the final evaluation. Training episodes are domain-randomised as the
+scenario's ``[randomize]`` table says (:mod:`adascale_rl.randomization`); validation episodes never are
+(they select the policy that does best on real recorded conditions). ``run.json`` records the ranges.
 
 A run folder holds ``model.zip`` (final), ``best_model.zip`` (best on validation), ``run.json``
 (scenario, its digest, hyperparameters, seed, timing; strict JSON: a value that is not a finite number,
@@ -145,7 +147,7 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     train_traces, val_traces = split_in_time(traces, val_frac)
     vec = make_training_vec_env(vec_env, n_envs, seed, scenario=scenario, traces=train_traces)
     eval_env = make_training_vec_env("dummy" if vec_env == "dummy" else "batched", 1, seed + 10_000,
-                                     scenario=scenario, traces=val_traces)
+                                     scenario=scenario, traces=val_traces, randomize=False)
     callback = MaskableEvalCallback(eval_env, n_eval_episodes=eval_episodes, eval_freq=max(1, eval_freq // n_envs),
                                     best_model_save_path=str(out), log_path=str(out / "eval"), deterministic=True,
                                     verbose=verbose)
@@ -165,6 +167,7 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     run = {"scenario": scenario.name, "scenario_digest": scenario.digest(), "algorithm": "MaskablePPO",
            "timesteps": int(model.num_timesteps), "requested_timesteps": requested, "seed": seed, "n_envs": n_envs,
            "vec_env": vec_env, "val_frac": val_frac, "traces": [trace.meta.name for trace in traces],
+           "randomize": scenario.randomize.to_dict() if scenario.randomize.enabled else None,
            "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2),
            "fps": round(model.num_timesteps / wall, 1), "best_mean_reward": finite_or_none(callback.best_mean_reward),
            "package_version": __version__}

@@ -10,6 +10,7 @@ import numpy as np
 
 from adascale_rl.envs.contract import HISTORY, DecisionContract, Reading
 from adascale_rl.envs.trace_source import TraceSource
+from adascale_rl.randomization import Draw, Randomization, randomized_episode
 from adascale_rl.scenario import Scenario, get_scenario
 from adascale_rl.sim.simulator import ContentionSim, SimConfig
 from adascale_rl.sim.situations import SituationTable
@@ -50,6 +51,14 @@ class AdaScaleEnv(gym.Env):
     when the segment or trace runs out (a time limit, not a terminal state); ``terminated`` is always
     False.
 
+    **Domain randomisation** (train mode only, on by default there when the scenario has a
+    ``[randomize]`` table; ``randomize=False`` turns it off): each training episode is played as if by
+    another device — CPU-frequency scale and floor, background-load gain and offset, available-memory
+    shift, temperature offset, request-rate factor, time warp and splicing of pieces from several traces,
+    each drawn once per episode from ``np_random`` within the scenario's physical ranges
+    (:mod:`adascale_rl.randomization`; the episode's draw is :attr:`draw`). Eval mode never randomises:
+    evaluation plays the recorded traces as they are.
+
     **Start state**: the variant with the smallest memory footprint is loaded, no requests are queued.
 
     **Info**: every ``reset``/``step`` info holds ``action_mask``, the allowed actions for the returned
@@ -63,7 +72,8 @@ class AdaScaleEnv(gym.Env):
     ``episode_epochs`` (default from the scenario), ``traces`` (explicit list of :class:`Trace` to use
     instead of a split), ``render_mode`` (``ansi`` or ``rgb_array``), ``full_info`` (see *Info*; default
     ``mode == "eval"``), ``source`` and ``situations`` (a :class:`TraceSource` and
-    :class:`SituationTable` to share between envs of one scenario instead of building their own).
+    :class:`SituationTable` to share between envs of one scenario instead of building their own),
+    ``randomize`` (see *Domain randomisation*; default: on in train mode).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -71,9 +81,11 @@ class AdaScaleEnv(gym.Env):
     def __init__(self, scenario: str | Scenario = "pixel4", split: str | None = None, mode: str = "train",
                  episode_epochs: int | None = None, traces: list[Trace] | None = None,
                  render_mode: str | None = None, full_info: bool | None = None, source: TraceSource | None = None,
-                 situations: SituationTable | None = None) -> None:
+                 situations: SituationTable | None = None, randomize: bool | None = None) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        if mode == "eval" and randomize:
+            raise ValueError("randomize applies to training episodes; eval mode plays the recorded traces as they are")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         if source is not None and traces is not None:
@@ -82,6 +94,9 @@ class AdaScaleEnv(gym.Env):
         self.mode = mode
         self.render_mode = render_mode
         self.full_info = mode == "eval" if full_info is None else bool(full_info)
+        use = mode == "train" if randomize is None else randomize
+        self.randomization = self.scenario.randomize if use else Randomization()
+        self.draw: Draw | None = None  # this episode's randomisation (None when not randomised)
         self.contract = DecisionContract(self.scenario)
         self.observation_space = self.contract.observation_space
         self.action_space = self.contract.action_space
@@ -107,7 +122,12 @@ class AdaScaleEnv(gym.Env):
         optionally ``start`` and ``length`` (epochs) to play a fixed segment of that trace."""
         super().reset(seed=seed)
         options = options or {}
-        if self.mode == "train":
+        rate = None
+        if self.mode == "train" and self.randomization.enabled:
+            trace, self.draw = randomized_episode(self.source.traces, self.source.weights, self.np_random,
+                                                  self.episode_epochs, self.scenario.epoch_s, self.randomization)
+            start, length, rate = 0, self.episode_epochs, self.scenario.request_rate_hz * self.draw.rate_scale
+        elif self.mode == "train":
             trace, start = self.source.random_segment(self.np_random, self.episode_epochs)
             length = self.episode_epochs
         else:
@@ -119,7 +139,7 @@ class AdaScaleEnv(gym.Env):
             if not (start >= 0 and length >= 1 and start + length <= len(trace)):
                 raise ValueError(f"segment start={start} length={length} does not fit trace {trace.meta.name!r} "
                                  f"of {len(trace)} epochs")
-        self._start_episode(Episode(trace, start, length, int(self.np_random.integers(2**63 - 1))))
+        self._start_episode(Episode(trace, start, length, int(self.np_random.integers(2**63 - 1))), rate)
         return self._observation_at(0), {"trace": trace.meta.name, "start_epoch": start,
                                          "action_mask": self._masks[0]}
 

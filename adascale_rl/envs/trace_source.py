@@ -22,6 +22,11 @@ class TraceSource:
         lengths = np.array([len(t) for t in traces], dtype=np.float64)
         self._weights = lengths / lengths.sum()
 
+    @property
+    def weights(self) -> np.ndarray:
+        """Each trace's probability of giving a training episode (its share of all epochs)."""
+        return self._weights
+
     @classmethod
     def from_traces(cls, traces: list[Trace], epoch_s: float) -> TraceSource:
         return cls([resample(t, epoch_s) for t in traces])

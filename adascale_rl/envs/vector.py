@@ -37,19 +37,19 @@ class AdaScaleVectorEnv(VectorEnv):
     """``num_envs`` AdaScale environments stepped together (see module docstring).
 
     Arguments as :class:`~adascale_rl.envs.AdaScaleEnv` (``scenario``, ``split``, ``mode``,
-    ``episode_epochs``, ``traces``, ``full_info``), shared by every sub-environment."""
+    ``episode_epochs``, ``traces``, ``full_info``, ``randomize``), shared by every sub-environment."""
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}  # noqa: RUF012
 
     def __init__(self, num_envs: int, scenario: str | Scenario = "pixel4", *, split: str | None = None,
                  mode: str = "train", episode_epochs: int | None = None, traces: list[Trace] | None = None,
-                 full_info: bool | None = None) -> None:
+                 full_info: bool | None = None, randomize: bool | None = None) -> None:
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs!r}")
         scenario = scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
         first = AdaScaleEnv(scenario, split=split, mode=mode, episode_epochs=episode_epochs, traces=traces,
-                            full_info=full_info)
-        shared: dict[str, Any] = {"source": first.source, "situations": first.sim.situations}
+                            full_info=full_info, randomize=randomize)
+        shared: dict[str, Any] = {"source": first.source, "situations": first.sim.situations, "randomize": randomize}
         self.envs = [first] + [AdaScaleEnv(scenario, mode=mode, episode_epochs=episode_epochs, full_info=full_info,
                                            **shared) for _ in range(int(num_envs) - 1)]
         self.num_envs = len(self.envs)
@@ -160,7 +160,7 @@ class AdaScaleVectorEnv(VectorEnv):
         return tuple(getattr(env, name) for env in self.envs)
 
     def close_extras(self, **kwargs: Any) -> None:
-        for env in self.envs:
+        for env in getattr(self, "envs", ()):  # gymnasium's __del__ closes even when __init__ failed
             env.close()
 
     def _seeds(self, seed: int | None) -> list[int | None]:
