@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -181,6 +182,29 @@ def test_evaluate_cli_writes_documented_report(trained_run, tmp_path):
     assert summary.set_index("controller").loc["random", "score"] == pytest.approx(0.0)
     for name in ("summary.md", "epochs.csv", "timeline.png", "tradeoff.png", "meta.json"):
         assert (out / name).stat().st_size > 0
+
+
+def test_evaluation_says_which_boards_the_policy_never_saw(trained_run, tmp_path, capsys):
+    from adascale_rl.agents.jobs import board_coverage
+    from adascale_rl.traces import find_entry, split_entries
+
+    run = strict_json(trained_run / "run.json")
+    assert run["traces"] == [entry.name for entry in split_entries("train")]
+    out = tmp_path / "report"
+    assert main(["evaluate", "--policy", str(trained_run), "--controllers", "ppo,greedy", "--episodes", "1",
+                 "--episode-epochs", "12", "--out", str(out)]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    train_boards = {entry.board for entry in split_entries("train")}
+    assert set(meta["policy_training_boards"]) == train_boards
+    assert meta["unseen_boards"] == list(dict.fromkeys(entry.board for entry in split_entries("test")))
+    printed = capsys.readouterr().out
+    assert "boards PPO never saw in training: rpi4b-4gb" in printed and "evaluated board(s) it never saw" in printed
+    # a trace that is not bundled is a board of its own; a training board evaluated again is named as seen
+    train_board_trace = find_entry(run["traces"][0]).load()
+    mine = replace(train_board_trace, meta=replace(train_board_trace.meta, name="mine"))
+    coverage = board_coverage(run["traces"], [train_board_trace, mine])
+    assert coverage["unseen"] == ["mine"] and coverage["seen"] == [find_entry(run["traces"][0]).board]
+    assert "it saw in training" in coverage["note"]
 
 
 class Alternating:

@@ -15,8 +15,12 @@ CHANGE_SHARE = 0.5  # = adascale_rl.agents.evaluate.CHANGE_SHARE, repeated so `-
 def print_evaluation(result) -> None:
     """The evaluation summary as a rich table, the notes needed to read it, and where the report is."""
     table = Table(title="controllers on recorded traces")
+    captions = []
+    if result.meta.get("unseen_boards") is not None:
+        captions.append(f"boards PPO never saw in training: {', '.join(result.meta['unseen_boards']) or 'none'}")
     if result.meta.get("score_unavailable"):
-        table.caption = f"score is NaN: {result.meta['score_unavailable']}"
+        captions.append(f"score is NaN: {result.meta['score_unavailable']}")
+    table.caption = "; ".join(captions) or None
     for column in result.summary.columns:
         table.add_column(column, justify="left" if column == "controller" else "right")
     for row in result.summary.itertuples(index=False):
@@ -80,15 +84,51 @@ def _rounded(result) -> str:
               help="Share of the segments placed to contain a state change (the rest placed uniformly).")
 @click.option("--full", is_flag=True, help="Play every trace whole instead of segments (the oracle is slow).")
 @click.option("--seed", type=int, default=2024, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/evaluate", show_default=True)
-def evaluate_cmd(scenario: str, split: str, trace_path: str | None, trace_format: str, max_mhz: float | None,
-                 policy: str | None, controllers: str, episodes: int, episode_epochs: int | None,
-                 change_share: float, full: bool, seed: int, out_dir: str) -> None:
-    """Evaluate controllers on recorded traces: table (CSV + Markdown) and PNG plots in OUT."""
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/evaluate", show_default=True,
+              help="Report folder (with --cross-board: the grid's folder, default runs/cross-board/SCENARIO).")
+@click.option("--cross-board", is_flag=True,
+              help="Leave-one-board-out: for every bundled board, train PPO (--train-seeds runs) on the other "
+                   "boards and evaluate it with the baselines on the held-out one; IQM + 95 % CI per board.")
+@click.option("--train-seeds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="--cross-board: PPO training seeds (0..N-1) per held-out board.")
+@click.option("--timesteps", type=click.IntRange(min=1), default=None,
+              help="--cross-board: training steps per run (default: the hyperparameter file's).")
+@click.option("--hyperparams", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="--cross-board: RL-Zoo-style YAML (default: the bundled maskable_ppo.yml).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="--cross-board: cells at once (local processes; default: the CPU count; with --ray: Ray tasks).")
+@click.option("--ray", "use_ray", is_flag=True, help="--cross-board: run the cells on Ray (the ray extra).")
+@click.pass_context
+def evaluate_cmd(ctx: click.Context, scenario: str, split: str, trace_path: str | None, trace_format: str,
+                 max_mhz: float | None, policy: str | None, controllers: str, episodes: int,
+                 episode_epochs: int | None, change_share: float, full: bool, seed: int, out_dir: str,
+                 cross_board: bool, train_seeds: int, timesteps: int | None, hyperparams: str | None,
+                 workers: int | None, use_ray: bool) -> None:
+    """Evaluate controllers on recorded traces: table (CSV + Markdown) and PNG plots in OUT.
+
+    With --cross-board, evaluate how a trained controller holds up on devices it never saw (trains
+    --train-seeds PPO runs per bundled board; resumable: rerun to finish an interrupted grid)."""
     from adascale_rl.agents.bundled import bundled_policy
     from adascale_rl.agents.jobs import run_evaluation
     from adascale_rl.scenario import get_scenario
 
+    cross_only = [name for name in ("train_seeds", "timesteps", "hyperparams", "workers", "use_ray")
+                  if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+    if cross_board:
+        clashing = [name for name in ("split", "trace_path", "policy", "controllers", "full", "change_share")
+                    if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if clashing:
+            flags = ", ".join("--" + name.replace("_path", "").replace("_", "-") for name in clashing)
+            raise click.UsageError(f"--cross-board trains and tests on the bundled boards with every controller; "
+                                   f"it takes no {flags}")
+        default_out = ctx.get_parameter_source("out_dir") is click.core.ParameterSource.DEFAULT
+        out = Path("runs", "cross-board", Path(scenario).stem) if default_out else Path(out_dir)
+        _cross_board(scenario, out, train_seeds, episodes, episode_epochs, seed, timesteps, hyperparams, workers,
+                     use_ray)
+        return
+    if cross_only:
+        raise click.UsageError(f"{', '.join('--' + n.replace('use_', '').replace('_', '-') for n in cross_only)} "
+                               "only apply with --cross-board")
     chosen = get_scenario(scenario)
     names = [name.strip() for name in controllers.split(",") if name.strip()]
     if "ppo" in names and policy is None:
@@ -101,6 +141,36 @@ def evaluate_cmd(scenario: str, split: str, trace_path: str | None, trace_format
     result = run_evaluation(chosen, names, policy, split=split, traces=traces, episodes=None if full else episodes,
                             episode_epochs=episode_epochs, seed=seed, out_dir=out_dir, change_share=change_share)
     print_evaluation(result)
+
+
+def _cross_board(scenario: str, out: Path, train_seeds: int, episodes: int, episode_epochs: int | None, seed: int,
+                 timesteps: int | None, hyperparams: str | None, workers: int | None, use_ray: bool) -> None:
+    """Run the leave-one-board-out grid and print its per-board table."""
+    import os
+
+    from adascale_rl.experiments.backends import InlineBackend, PoolBackend, RayBackend
+    from adascale_rl.experiments.cross_board import run_cross_board
+
+    if use_ray:
+        backend = RayBackend(None, workers)
+    else:
+        count = workers or os.cpu_count() or 1
+        backend = InlineBackend() if count == 1 else PoolBackend(count)
+    outcome = run_cross_board(scenario, out, backend, seeds=range(train_seeds), episodes=episodes,
+                              episode_epochs=episode_epochs, episode_seed=seed, timesteps=timesteps,
+                              hyperparams=hyperparams)
+    table = Table(title="leave-one-board-out: each board held out of training")
+    shown = ("board", "seeds", "ppo_iqm", "ppo_ci_low", "ppo_ci_high", "greedy", "best-static", "ppo_miss_pct",
+             "ppo_miss_pct_worst")
+    for column in shown:
+        table.add_column(column, justify="left" if column == "board" else "right")
+    for row in outcome.boards[list(shown)].itertuples(index=False):
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    Console(width=160).print(table)
+    click.echo(f"report: {outcome.report} (grid: {out / 'cross_board.toml'}; engine report: {outcome.grid.report})")
+    if outcome.grid.failures:
+        raise click.ClickException(f"{len(outcome.grid.failures)} cell(s) failed (see {outcome.grid.report}); "
+                                   "rerun the same command to retry them")
 
 
 def load_evaluation_trace(path: str, trace_format: str, max_mhz: float | None, epoch_s: float):
@@ -134,7 +204,7 @@ def quickstart(timesteps: int | None, out_dir: str, episodes: int, seed: int) ->
     result = train_ppo(scenario, out / "run", timesteps=timesteps, seed=seed)
     click.echo(f"      {result.timesteps} steps{_rounded(result)} in {result.wall_s:.0f} s; TensorBoard: "
                f"{out / 'run' / 'tb'}; training curve: {out / 'run' / 'training_curve.png'}")
-    click.echo("[2/2] evaluating PPO and the baselines on the test split (a board never seen in training)")
+    click.echo("[2/2] evaluating PPO and the baselines on the test split (boards never seen in training)")
     evaluation = run_evaluation(scenario, DEFAULT_CONTROLLERS.split(","), out / "run", episodes=episodes,
                                 out_dir=out / "report")
     print_evaluation(evaluation)

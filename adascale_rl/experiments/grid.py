@@ -33,6 +33,10 @@ A grid is a TOML file (paths in it are relative to the file)::
     name = "lobo"
     leave_one_out = ["rpi4b8gb_1800mhz_pattern_6h", "rpi4b2gb_800mhz_pattern_12h", "rpi4b4gb_1200mhz_pattern_12h"]
 
+    [[trace_sets]]                                 # one fold per bundled board: test on all its recordings,
+    name = "boards"                                # train on every other board's (the manifest's `board`)
+    leave_one_board_out = true
+
 Every trace set becomes one or more :class:`Fold` (a named train/test assignment); loading checks every
 key and value and raises :class:`~adascale_rl.errors.DataError` naming the file, the key and the value.
 """
@@ -48,12 +52,12 @@ from adascale_rl._toml import load_toml, require
 from adascale_rl.agents.factory import CONTROLLER_NAMES
 from adascale_rl.agents.ppo import PPO_KEYS, RUN_KEYS
 from adascale_rl.errors import DataError
-from adascale_rl.traces.manifest import SPLITS
+from adascale_rl.traces.manifest import SPLITS, boards
 
 TOP_KEYS = ("name", "scenarios", "controllers", "seeds", "episodes", "training", "trace_sets")
 EPISODE_KEYS = ("count", "length", "seed", "full")
 TRAINING_KEYS = ("timesteps", "hyperparams", "eval_freq", "overrides")
-TRACE_SET_KEYS = ("name", "split", "train", "test", "leave_one_out")
+TRACE_SET_KEYS = ("name", "split", "train", "test", "leave_one_out", "leave_one_board_out")
 
 
 @dataclass(frozen=True)
@@ -255,10 +259,14 @@ def _folds(table: dict, where: str, base: Path) -> list[Fold]:
     name = require(table, "name", str, where)
     if not name or "/" in name:
         raise DataError(where, "'name' must be a non-empty string without '/'", value=name)
-    kinds = [key for key in ("split", "test", "leave_one_out") if key in table]
+    kinds = [key for key in ("split", "test", "leave_one_out", "leave_one_board_out") if key in table]
     if len(kinds) != 1 or ("train" in table and kinds != ["test"]):
         raise DataError(where, f"trace set {name!r} must have exactly one of 'split', 'test' (with optional "
-                        "'train') or 'leave_one_out'", value=sorted(table))
+                        "'train'), 'leave_one_out' or 'leave_one_board_out'", value=sorted(table))
+    if kinds == ["leave_one_board_out"]:
+        if table["leave_one_board_out"] is not True:
+            raise DataError(where, "'leave_one_board_out' must be true", value=table["leave_one_board_out"])
+        return leave_one_out(name, {board: [entry.name for entry in entries] for board, entries in boards().items()})
     if kinds == ["split"]:
         split = require(table, "split", str, where)
         if split not in SPLITS:
