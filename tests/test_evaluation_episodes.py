@@ -32,7 +32,8 @@ SCENARIO = get_scenario("pixel4")
 
 @pytest.fixture(scope="module")
 def env() -> AdaScaleEnv:
-    return AdaScaleEnv(SCENARIO, mode="eval")
+    """The test board's first recording (the whole test split when these starts were recorded)."""
+    return AdaScaleEnv(SCENARIO, mode="eval", traces=[find_entry("rpi4b4gb_1200mhz_pattern_12h").load()])
 
 
 def labelled(states: list[str]) -> Trace:

@@ -69,18 +69,22 @@ def test_grid_file_expands_trace_sets_into_folds(tmp_path):
         train = ["{BOARDS[0]}"]
         test = ["mine.csv"]
         [[trace_sets]]
+        name = "board"
+        test = ["{BOARDS[2]}"]
+        [[trace_sets]]
         name = "lobo"
         leave_one_out = {json.dumps(BOARDS)}
     """))
     assert grid.name == "g" and grid.seeds == ()
-    assert [f.name for f in grid.folds] == ["bundled", "mine", *(f"lobo/{b}" for b in BOARDS)]
+    assert [f.name for f in grid.folds] == ["bundled", "mine", "board", *(f"lobo/{b}" for b in BOARDS)]
     assert grid.folds[1].test.refs == (str(trace.resolve()),)
     plan = plan_grid(grid)
-    # 2 controllers x 5 folds; "bundled" and "lobo/<test board>" test the same trace with controllers that
+    # 2 controllers x 6 folds; "board" and "lobo/<that board>" test the same trace with controllers that
     # ignore train traces, so their cells are the same computation, done once
-    assert len(plan.entries) == 2 * 5 and len(plan.jobs) == 2 * 4
+    assert len(plan.entries) == 2 * 6 and len(plan.jobs) == 2 * 5
     by_fold = {e.fold: e.key for e in plan.entries if e.controller == "greedy"}
-    assert by_fold["bundled"] == by_fold[f"lobo/{BOARDS[2]}"] != by_fold[f"lobo/{BOARDS[0]}"]
+    assert by_fold["board"] == by_fold[f"lobo/{BOARDS[2]}"] != by_fold[f"lobo/{BOARDS[0]}"]
+    assert by_fold["bundled"] != by_fold["board"]  # the test split holds more than that trace
     lobo = [plan.jobs[by_fold[f"lobo/{b}"]] for b in BOARDS]
     assert [[t.meta.name for t in job.test_traces] for job in lobo] == [[b] for b in BOARDS]
 

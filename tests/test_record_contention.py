@@ -33,13 +33,13 @@ def test_recording_under_replayed_contention_is_labelled_and_cleaned_up(tmp_path
     assert len(trace) == 3 and trace.meta.name == "host-under-load"
     assert list(trace.state) == ["stream", "stream", "augmented_reality"]
     assert np.all((trace.cpu_bg_util >= 0) & (trace.cpu_bg_util <= 1))
-    assert any(f"replaying trace '{TEST_BOARD}' from 3602 s" in note for note in trace.meta.notes)
+    assert any(f"replaying trace '{TEST_BOARD}'" in note and "from 3602 s for 3 s" in note for note in trace.meta.notes)
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before  # every worker is gone
 
 
 def test_cli_records_with_inject_and_refuses_state(tmp_path: Path) -> None:
     out = tmp_path / "host.csv"
-    cli = [sys.executable, "-m", "adascale_rl.cli", "traces", "record", "--duration", "2", "--interval", "1",
+    cli = [sys.executable, "-m", "adascale_rl", "traces", "record", "--duration", "2", "--interval", "1",
            "--out", str(out), "--inject", TEST_BOARD, "--inject-start", "100"]
     done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -48,7 +48,7 @@ def test_cli_records_with_inject_and_refuses_state(tmp_path: Path) -> None:
     refused = subprocess.run([*cli, "--state", "idle"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "cannot be combined with --adb or --state" in refused.stderr
     past_end = subprocess.run([*cli[:-1], "1e7"], capture_output=True, text=True, timeout=120)
-    assert past_end.returncode == 2 and past_end.stderr.startswith("error: --inject") and "outside" in past_end.stderr
+    assert past_end.returncode == 2 and "error: --inject" in past_end.stderr and "outside" in past_end.stderr
 
 
 def replayed_state(t_s: float) -> str:

@@ -19,10 +19,12 @@ EXPECTED = {
     "rpi4b2gb_800mhz_pattern_12h": (8640, 12.0),
     "rpi4b4gb_1200mhz_pattern_12h": (8639, 12.0),
     "rpi4b2gb1_1500mhz_screen_eth_50min": (601, 0.834),
+    "rpi4b4gb_1200mhz_12h": (8640, 12.0),
 }
 WORKLOADS = {"idle", "game", "stream", "augmented_reality", "mining"}
 # the 50-minute excerpt holds three of the workloads, and its last sample is labelled 'transition' as recorded
-STATES = {"rpi4b2gb1_1500mhz_screen_eth_50min": {"augmented_reality", "idle", "mining", "transition"}}
+STATES = {"rpi4b2gb1_1500mhz_screen_eth_50min": {"augmented_reality", "idle", "mining", "transition"},
+          "rpi4b4gb_1200mhz_12h": WORKLOADS | {"transition", "saving data"}}
 RPI_TRACES = list(EXPECTED)
 
 
@@ -52,7 +54,7 @@ def test_split_leaves_whole_boards_out() -> None:
     train = {e.name for e in split_entries("train")}
     test = {e.name for e in split_entries("test")}
     assert {"rpi4b8gb_1800mhz_pattern_6h", "rpi4b2gb_800mhz_pattern_12h", "rpi4b2gb1_1500mhz_screen_eth_50min"} <= train
-    assert "rpi4b4gb_1200mhz_pattern_12h" in test
+    assert {"rpi4b4gb_1200mhz_pattern_12h", "rpi4b4gb_1200mhz_12h"} <= test
     assert load_split("test")[0].meta.name == "rpi4b4gb_1200mhz_pattern_12h"  # first: golden eval cases index it
     train_boards = {find_entry(n).board for n in train}
     test_boards = {find_entry(n).board for n in test}
@@ -63,6 +65,7 @@ def test_split_leaves_whole_boards_out() -> None:
 def test_boards_group_the_recordings_of_one_device() -> None:
     grouped = boards()
     assert {"rpi4b-8gb", "rpi4b-2gb-2", "rpi4b-4gb", "rpi4b-2gb-1"} <= set(grouped)
+    assert [e.name for e in grouped["rpi4b-4gb"]] == ["rpi4b4gb_1200mhz_pattern_12h", "rpi4b4gb_1200mhz_12h"]
     for board, entries in grouped.items():
         assert len({e.device for e in entries}) == 1 and {e.board for e in entries} == {board}
         assert len({e.split for e in entries}) == 1
