@@ -27,6 +27,9 @@ knob                 what it does to the episode                                
 ``splice_prob``      probability that the episode is spliced from 2 to            0
 ``splice_max_pieces``  ``splice_max_pieces`` windows of random traces (abrupt      4
                      context changes, also across boards)
+``share``            share of training episodes that are randomised at all (the    1
+                     rest play the recordings as they are, so the policy keeps
+                     seeing the real boards' conditions)
 ``sensor_dropout``   probability, for each of the frequency and temperature       0
                      sensors, that it is unreadable (NaN) for the episode — VMs,
                      containers and unrooted phones expose no cpufreq or thermal
@@ -100,11 +103,12 @@ class Randomization:
     splice_prob: float = 0.0
     splice_max_pieces: int = 4
     sensor_dropout: float = 0.0
+    share: float = 1.0
 
     @property
     def enabled(self) -> bool:
         """Whether any knob changes an episode."""
-        return self != Randomization(splice_max_pieces=self.splice_max_pieces)
+        return self.share > 0 and _replace(self, splice_max_pieces=4, share=1.0) != Randomization()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ranges as lists) for run records and reports."""
@@ -133,7 +137,7 @@ class Randomization:
         for key, value in table.items():
             if key in RANGE_KNOBS:
                 values[key] = _range(key, value, source)
-            elif key in ("splice_prob", "sensor_dropout"):
+            elif key in ("splice_prob", "sensor_dropout", "share"):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                     raise DataError(source, f"[randomize] '{key}' must be a probability", value=value,
                                     expected="a number in [0, 1]")
@@ -147,19 +151,20 @@ class Randomization:
 
     def draw(self, rng: np.random.Generator) -> Draw:
         """One episode's knob values (always the same number of draws from ``rng``, so one knob's range
-        does not shift another knob's values)."""
+        does not shift another knob's values); the identity for the episodes outside ``share``."""
+        ranges = self if float(rng.random()) < self.share else Randomization()
         drawn = {}
         for knob in RANGE_KNOBS:
-            low, high = getattr(self, knob)
+            low, high = getattr(ranges, knob)
             u = float(rng.random())
             if knob in LOG_UNIFORM:
                 drawn[knob] = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
             else:
                 drawn[knob] = low + u * (high - low)
-        spliced = float(rng.random()) < self.splice_prob
+        spliced = float(rng.random()) < ranges.splice_prob
         splice_into = int(rng.integers(2, self.splice_max_pieces + 1))
         pieces = splice_into if spliced else 1
-        freq_lost, temp_lost = (float(u) < self.sensor_dropout for u in rng.random(2))
+        freq_lost, temp_lost = (float(u) < ranges.sensor_dropout for u in rng.random(2))
         return Draw(**drawn, pieces=pieces, freq_unknown=freq_lost, temp_unknown=temp_lost)
 
 

@@ -73,6 +73,15 @@ def test_every_knob_stays_in_its_range_and_does_what_it_says(epoch_traces) -> No
     assert 0.2 < np.mean([d.freq_unknown for d in draws]) < 0.4 and 0.2 < np.mean([d.temp_unknown for d in draws]) < 0.4
 
 
+def test_share_leaves_the_other_episodes_as_recorded(epoch_traces) -> None:
+    half = replace(WIDE, share=0.5)
+    draws = [_episode(epoch_traces, seed, half)[1] for seed in range(200)]
+    identity = [d.freq_scale == 1.0 and d.bg_gain == 1.0 and d.pieces == 1 and not d.temp_unknown for d in draws]
+    assert 0.35 < np.mean(identity) < 0.65
+    assert not replace(WIDE, share=0.0).enabled and replace(Randomization(), share=0.5) == Randomization(share=0.5)
+    assert not Randomization(share=0.5).enabled  # nothing to randomise
+
+
 def test_single_knobs_transform_as_documented(epoch_traces) -> None:
     base, _ = _episode(epoch_traces, 11, Randomization())
     gain, draw = _episode(epoch_traces, 11, Randomization(bg_gain=(2.0, 2.0), bg_offset=(0.1, 0.1)))
@@ -112,9 +121,10 @@ def test_same_seed_same_episodes_in_the_env() -> None:
 
 
 def test_randomised_rate_reaches_the_simulator() -> None:
-    tripled = replace(get_scenario("pixel4"), randomize=Randomization(rate_scale=(3.0, 3.0)))
+    plain = replace(get_scenario("pixel4"), randomize=Randomization())
+    tripled = replace(plain, randomize=Randomization(rate_scale=(3.0, 3.0)))
     totals = []
-    for scenario in (get_scenario("pixel4"), tripled):
+    for scenario in (plain, tripled):
         env = AdaScaleEnv(scenario, mode="train", episode_epochs=200, full_info=True)
         env.reset(seed=0)
         totals.append(sum(env.step(env.contract.fallback_action)[4]["stats"].requests for _ in range(200)))
@@ -144,6 +154,7 @@ def test_randomize_table_is_read_and_checked(tmp_path: Path) -> None:
                           ("time_warp = 2", "'time_warp' is not a valid range"),
                           ("splice_prob = 1.5", "'splice_prob' must be a probability"),
                           ("sensor_dropout = -0.1", "'sensor_dropout' must be a probability"),
+                          ("share = 2", "'share' must be a probability"),
                           ("splice_max_pieces = 1", "'splice_max_pieces' must be an integer")]:
         bad = tmp_path / "bad.toml"
         bad.write_text(source + f"\n[randomize]\n{body}\n", encoding="utf-8")
