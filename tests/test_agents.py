@@ -161,6 +161,21 @@ def test_training_writes_a_training_curve_from_its_logs(trained_run):
     assert (trained_run / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_every_validation_plays_the_same_episodes(tmp_path):
+    """With a frozen policy (learning rate 0) every validation must score exactly the same: same segments,
+    same simulator seeds — so the best checkpoint is chosen on equal terms, not on luckier segments."""
+    hyperparams = tmp_path / "frozen.yml"
+    hyperparams.write_text("pixel4:\n  n_envs: 1\n  n_steps: 128\n  batch_size: 64\n  n_epochs: 1\n"
+                           "  learning_rate: 0.0\n  policy_kwargs:\n    net_arch: [16]\n", encoding="utf-8")
+    run = tmp_path / "frozen"
+    assert main(["train", "--timesteps", "512", "--hyperparams", str(hyperparams), "--eval-freq", "128",
+                 "--out", str(run)]) == 0
+    results = np.load(run / "eval" / "evaluations.npz")["results"]  # (evaluations, episodes)
+    assert results.shape == (4, 8) and len(set(results[:, 0])) >= 1
+    assert (results == results[0]).all()
+    assert len(set(results[0])) > 1  # eight different segments, not one repeated
+
+
 def test_run_json_is_strict_json_when_no_validation_ran(tmp_path):
     """eval-freq above the budget: no validation, the best reward is -inf in SB3 and null in run.json."""
     run = tmp_path / "noeval"

@@ -5,6 +5,8 @@ trains, the last ``val_frac`` is held out for periodic evaluation and best-model
 test split stays untouched until the final evaluation. Training episodes are domain-randomised as the
 scenario's ``[randomize]`` table says (:mod:`adascale_rl.randomization`); validation episodes never are
 (they select the policy that does best on real recorded conditions). ``run.json`` records the ranges.
+Every validation plays the same ``eval_episodes`` segments with the same simulator seeds
+(:mod:`adascale_rl.agents.validation`), so checkpoints are compared on equal terms.
 
 A run folder holds ``model.zip`` (final), ``best_model.zip`` (best on validation), ``run.json``
 (scenario, its digest, hyperparameters, seed, timing; strict JSON: a value that is not a finite number,
@@ -113,7 +115,7 @@ def _distribution_checks_off() -> Iterator[None]:
 
 def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None, seed: int = 0,
           n_envs: int | None = None, hyperparams: str | Path | None = None, val_frac: float = 0.2,
-          eval_freq: int = 10_000, eval_episodes: int = 4, progress_bar: bool = True, verbose: int = 0,
+          eval_freq: int = 10_000, eval_episodes: int = 8, progress_bar: bool = True, verbose: int = 0,
           vec_env: str = DEFAULT_VEC_ENV, traces: list[Trace] | None = None,
           callbacks: Sequence[BaseCallback] = ()) -> TrainResult:
     """Train a MaskablePPO controller for ``scenario`` and write a run folder (see module docstring).
@@ -128,10 +130,10 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     and PPO reads identical observations, rewards, masks and episode ends. Validation always runs in
     this process."""
     from sb3_contrib import MaskablePPO
-    from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
     from stable_baselines3.common.callbacks import CallbackList
 
     from adascale_rl.agents.training_curve import plot_training_curve
+    from adascale_rl.agents.validation import FixedEpisodesEvalCallback
     from adascale_rl.agents.vec_env import make_training_vec_env
 
     params = load_hyperparams(scenario.name, hyperparams)
@@ -148,9 +150,9 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
     vec = make_training_vec_env(vec_env, n_envs, seed, scenario=scenario, traces=train_traces)
     eval_env = make_training_vec_env("dummy" if vec_env == "dummy" else "batched", 1, seed + 10_000,
                                      scenario=scenario, traces=val_traces, randomize=False)
-    callback = MaskableEvalCallback(eval_env, n_eval_episodes=eval_episodes, eval_freq=max(1, eval_freq // n_envs),
-                                    best_model_save_path=str(out), log_path=str(out / "eval"), deterministic=True,
-                                    verbose=verbose)
+    callback = FixedEpisodesEvalCallback(eval_env, episode_seed=seed + 10_000, n_eval_episodes=eval_episodes,
+                                         eval_freq=max(1, eval_freq // n_envs), best_model_save_path=str(out),
+                                         log_path=str(out / "eval"), deterministic=True, verbose=verbose)
     model = MaskablePPO(policy, vec, seed=seed, verbose=verbose, tensorboard_log=str(out / "tb"), **params)
     started = time.perf_counter()
     with _distribution_checks_off(), warnings.catch_warnings():
