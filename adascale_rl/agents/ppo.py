@@ -170,6 +170,8 @@ def train(scenario: Scenario, out_dir: str | Path, timesteps: int | None = None,
            "timesteps": int(model.num_timesteps), "requested_timesteps": requested, "seed": seed, "n_envs": n_envs,
            "vec_env": vec_env, "val_frac": val_frac, "traces": [trace.meta.name for trace in traces],
            "randomize": scenario.randomize.to_dict() if scenario.randomize.enabled else None,
+           "validation": {"every_steps": eval_freq, "episodes": eval_episodes, "same_episodes_each_time": True,
+                          "randomized": False},
            "hyperparams": {"policy": policy, **params}, "wall_s": round(wall, 2),
            "fps": round(model.num_timesteps / wall, 1), "best_mean_reward": finite_or_none(callback.best_mean_reward),
            "package_version": __version__}
