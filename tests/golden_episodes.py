@@ -5,8 +5,8 @@ results for a fixed seed stay bit-identical.
 ``tests/data/golden_episodes.json`` was generated from main's code without the speed work — first at
 commit 55a9ed0, then again at c83b9bd (main after the per-variant serving overhead changed the ``local``
 catalog; the pixel4 and stress cases came out byte-identical), and on 2026-12-07 after the quiet-machine
-re-measurement of that catalog's overhead (only the ``local`` and ``SimDevice`` cases changed) — with main's ``adascale_rl`` first on the
-path::
+re-measurement of that catalog's overhead (only the ``local`` and ``SimDevice`` cases changed) — with
+main's ``adascale_rl`` first on the path::
 
     git archive main adascale_rl | tar -x -C /tmp/main
     PYTHONPATH=/tmp/main .venv/bin/python tests/golden_episodes.py --write tests/data/golden_episodes.json
