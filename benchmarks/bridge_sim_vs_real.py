@@ -10,9 +10,15 @@ variation, with the uncalibrated one too. Controllers decide on the bundled cata
 policy is tied to it); in pass 2 the device's runtime chooses thread counts from the calibrated catalog,
 like the simulator it is compared with (``bridge run --cost-catalog``).
 
+The simulator's per-epoch prediction is the median over ``--replications`` replays
+(:func:`~adascale_rl.hardware_bridge.sim_vs_real.compare_with_sim`). Besides the three comparisons the
+summary gives the *run-to-run* error — pass 2's real per-epoch p95 against pass 1's, same controller and
+window — the floor that live-to-live noise puts under any simulator's error here.
+
 Prints a ready-to-paste Markdown table (also ``summary.md``; ``summary.json`` has everything, per-run CSVs,
-live profiles and PNGs sit beside it). The load average is recorded for every run: this machine is shared,
-and other processes' load changes real latency in ways the injected trace does not.
+live profiles and PNGs sit beside it). The load average is recorded for every run: other processes' load
+changes real latency in ways the injected trace does not. ``--rescore`` scores runs already made (no live
+runs), e.g. after a change to the simulator or the comparison.
 
 Usage (about 2 × 3 × (duration + warm-up) seconds; the issue's measurement uses the defaults)::
 
@@ -31,26 +37,60 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from adascale_rl.agents.baselines import GreedyController, StaticController, most_accurate_action
+from adascale_rl.agents.bundled import bundled_policy
+from adascale_rl.catalog.calibrate import LiveProfile, calibrate_table
+from adascale_rl.envs.contract import DecisionContract
+from adascale_rl.hardware_bridge.runtime import PolicyRuntime
+from adascale_rl.hardware_bridge.session import run_bridge
+from adascale_rl.hardware_bridge.sim_vs_real import (
+    DEFAULT_REPLICATIONS,
+    compare_with_sim,
+    load_run,
+    markdown_table,
+    plot_comparison,
+    sidecar,
+)
+from adascale_rl.scenario import with_catalog
+
 GOAL = 0.15  # median per-epoch p95 error, every controller
+CALIBRATED = "calibrated_catalog.csv"
 
 
 def controllers(contract) -> dict[str, object]:
     """name → controller (None = the exported policy itself)."""
-    from adascale_rl.agents.baselines import GreedyController, StaticController, most_accurate_action
-
     return {"static-full": StaticController(contract, most_accurate_action(contract), "static-full"),
             "greedy": GreedyController(contract), "ppo": None}
 
 
-def row(name: str, label: str, run, comparison) -> dict[str, object]:
+def served(frame) -> str:
+    """What the device served over the measured epochs: variant@configuration with its share of epochs."""
+    measured = frame[~frame["warmup"].astype(bool)]
+    shares = (measured["served_variant_id"] + "@" + measured["served_config"]).value_counts(normalize=True)
+    return ", ".join(f"{cell} {share:.0%}" for cell, share in shares.items())
+
+
+def run_to_run(first, second) -> float:
+    """Median over measured epochs of |p95 of run 2 − p95 of run 1| / p95 of run 1: how far two live runs
+    of one controller on one window differ epoch by epoch — the floor any simulator's error sits on."""
+    a, b = (f[~f["warmup"].astype(bool)].set_index("epoch")["latency_p95_ms"] for f in (first, second))
+    both = pd.concat([a, b], axis=1, keys=["first", "second"], join="inner").dropna()
+    return float(((both["second"] - both["first"]).abs() / both["first"]).median())
+
+
+def row(name: str, label: str, frame, info, comparison) -> dict[str, object]:
     real, sim = comparison.real, comparison.sim
-    return {"controller": name, "pass": label, "served": ", ".join(sorted(set(run.frame["served_variant_id"]))),
+    return {"controller": name, "pass": label, "served": served(frame),
             "real_p50_ms": real["p50_ms"], "sim_p50_ms": sim["p50_ms"], "real_p95_ms": real["p95_ms"],
             "sim_p95_ms": sim["p95_ms"], "real_miss_pct": real["budget_miss_pct"],
             "sim_miss_pct": sim["budget_miss_pct"], "real_energy_mj": real["energy_mj_modelled"],
             "sim_energy_mj": sim["energy_mj_modelled"], "p95_error_median": comparison.median_error,
-            "p95_error_p90": comparison.p90_error, "epochs": comparison.n_epochs,
-            "load_average": "–".join(f"{x:.2f}" for x in run.info.load_average)}
+            "p95_error_p90": comparison.p90_error, "p95_noise_floor": comparison.noise_floor,
+            "p95_band_coverage": comparison.coverage,
+            "epochs": comparison.n_epochs,
+            "load_average": "–".join(f"{x:.2f}" for x in info.load_average)}
 
 
 def main() -> int:
@@ -67,15 +107,12 @@ def main() -> int:
     parser.add_argument("--min-count", type=int, default=100, help="live samples a cell needs to be calibrated")
     parser.add_argument("--mem-cap-frac", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replications", type=int, default=DEFAULT_REPLICATIONS,
+                        help="simulator replays per run (its per-epoch prediction is their median)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="no live runs: score the runs already under --out-dir (e.g. after changing the simulator)")
     parser.add_argument("--out-dir", default="reports/bridge_sim_vs_real")
     args = parser.parse_args()
-
-    from adascale_rl.agents.bundled import bundled_policy
-    from adascale_rl.catalog.calibrate import calibrate_table
-    from adascale_rl.envs.contract import DecisionContract
-    from adascale_rl.hardware_bridge.runtime import PolicyRuntime
-    from adascale_rl.hardware_bridge.session import run_bridge
-    from adascale_rl.hardware_bridge.sim_vs_real import compare_with_sim, markdown_table
 
     policy = Path(args.policy) if args.policy else bundled_policy("local")
     scenario = PolicyRuntime(policy).scenario
@@ -91,56 +128,80 @@ def main() -> int:
         return 2
     out = Path(args.out_dir)
     common = {"device": "local", "policy": policy, "trace": args.trace, "duration_s": args.duration,
-              "warmup_s": args.warmup_s, "compare_sim": True, "seed": args.seed, "mem_cap_frac": args.mem_cap_frac,
+              "warmup_s": args.warmup_s, "seed": args.seed, "mem_cap_frac": args.mem_cap_frac,
               "min_count": args.min_count, "progress": True}
 
-    rows, first_runs = [], {}
+    if args.rescore:
+        return report(out, chosen, scenario, args, policy, notes={})
+    notes = {}
     for name in chosen:
         run = run_bridge(trace_start_s=args.trace_start, out=out / "pass1" / f"{name}.csv", controller=every[name],
-                         **common)
-        first_runs[name] = run
-        rows.append(row(name, "1: sim on bundled catalog", run, run.comparison))
-    calibration = calibrate_table(scenario.table, scenario.profile, [r.live_profile for r in first_runs.values()],
-                                  min_count=args.min_count)
-    calibrated = calibration.table.save(out / "calibrated_catalog.csv")
+                         compare_sim=False, **common)
+        notes[name] = run.notes
+    live = [LiveProfile.load(sidecar(out / "pass1" / f"{name}.csv", ".live_profile.csv")) for name in chosen]
+    calibration = calibrate_table(scenario.table, scenario.profile, live, min_count=args.min_count)
+    calibrated = calibration.table.save(out / CALIBRATED)
     calibration.changes.to_csv(out / "calibration_changes.csv", index=False)
     rerun_start = args.trace_start if args.rerun_trace_start is None else args.rerun_trace_start
     for name in chosen:
-        run = run_bridge(trace_start_s=rerun_start, out=out / "pass2" / f"{name}.csv", controller=every[name],
-                         cost_catalog=calibrated, **common)
-        control = compare_with_sim(run.frame, scenario, epoch_s=run.info.epoch_s, reading_is="previous",
-                                   seed=args.seed)
-        rows.append(row(name, "2: sim on bundled catalog (control)", run, control))
-        rows.append(row(name, "2: sim on calibrated catalog", run, run.comparison))
+        run_bridge(trace_start_s=rerun_start, out=out / "pass2" / f"{name}.csv", controller=every[name],
+                   cost_catalog=calibrated, compare_sim=False, **common)
+    return report(out, chosen, scenario, args, policy, notes)
 
-    import pandas as pd
 
+def report(out: Path, chosen: list[str], scenario, args, policy: Path, notes: dict[str, list[str]]) -> int:
+    """Score the runs under ``out`` (pass1/, pass2/, the calibrated catalog) and write the summary."""
+    calibrated = with_catalog(scenario, out / CALIBRATED)
+    rows, counts, runs = [], 0, {}
+    passes = (("1: sim on bundled catalog", "pass1", scenario, ""),
+              ("2: sim on bundled catalog (control)", "pass2", scenario, ".bundled"),
+              ("2: sim on calibrated catalog", "pass2", calibrated, ".calibrated"))
+    for name in chosen:
+        runs[name] = tuple(load_run(out / folder / f"{name}.csv")[0] for folder in ("pass1", "pass2"))
+        counts += int(LiveProfile.load(sidecar(out / "pass1" / f"{name}.csv", ".live_profile.csv"))
+                      .frame["count"].sum())
+        for label, folder, catalog_scenario, suffix in passes:
+            frame, info = load_run(out / folder / f"{name}.csv")
+            comparison = compare_with_sim(frame, catalog_scenario, epoch_s=info.epoch_s, reading_is=info.reading_is,
+                                          seed=args.seed, replications=args.replications)
+            plot_comparison(frame, comparison, catalog_scenario, out / folder / f"{name}{suffix}.sim_vs_real.png",
+                            title=f"{name}, pass {label}")
+            rows.append(row(name, label, frame, info, comparison))
     table = pd.DataFrame(rows)
-    first = table[table["pass"].str.startswith("1")].set_index("controller")["p95_error_median"]
-    after = table[table["pass"] == "2: sim on calibrated catalog"].set_index("controller")["p95_error_median"]
+    by_pass = {label: table[table["pass"] == label].set_index("controller")["p95_error_median"]
+               for label in table["pass"].unique()}
+    first = by_pass["1: sim on bundled catalog"]
+    control = by_pass["2: sim on bundled catalog (control)"]
+    after = by_pass["2: sim on calibrated catalog"]
+    floor = {name: run_to_run(*runs[name]) for name in chosen}
+
+    def lower(before, now) -> str:
+        return ", ".join(f"{k} {before[k]:.1%} → {now[k]:.1%} ({'lower' if now[k] < before[k] else 'NOT lower'})"
+                         for k in now.index)
+
     errors_after = ", ".join(f"{k} {v:.1%}" for k, v in after.items())
     verdicts = [f"- goal median p95 error ≤ {GOAL:.0%} for every controller after calibration: "
                 f"{'met' if (after <= GOAL).all() else 'missed'} ({errors_after})",
-                "- error lower after calibration than before, per controller: " + ", ".join(
-                    f"{k} {first[k]:.1%} → {after[k]:.1%} ({'lower' if after[k] < first[k] else 'NOT lower'})"
-                    for k in after.index)]
+                "- pass 2 on the calibrated catalog vs the same runs on the bundled one: " + lower(control, after),
+                "- pass 2 on the calibrated catalog vs pass 1 before calibration: " + lower(first, after),
+                "- run to run (pass 2 real vs pass 1 real, per-epoch p95, median): "
+                + ", ".join(f"{k} {v:.1%}" for k, v in floor.items())]
+    rerun_start = args.trace_start if args.rerun_trace_start is None else args.rerun_trace_start
     header = (f"Date {time.strftime('%Y-%m-%d %H:%M')}; machine: {platform.machine()} VM, {os.cpu_count()} CPUs, "
               f"python {platform.python_version()}; trace {args.trace} from {args.trace_start:g} s "
               f"(pass 2 from {rerun_start:g} s), {args.duration:g} s measured + {args.warmup_s:g} s warm-up per run; "
-              f"policy {policy}; {len(calibration.changes)} catalog cells calibrated from "
-              f"{sum(r.live_profile.frame['count'].sum() for r in first_runs.values())} live requests.")
+              f"policy {policy}; simulator prediction = median of {args.replications} replays per epoch; catalog "
+              f"calibrated from {counts} live requests of pass 1.")
     text = "\n".join([header, "", markdown_table(table), "", *verdicts])
-    out.mkdir(parents=True, exist_ok=True)
     (out / "summary.md").write_text(text + "\n", encoding="utf-8")
     (out / "summary.json").write_text(json.dumps({
         "args": vars(args), "policy": str(policy), "scenario_digest": scenario.digest(),
-        "results": json.loads(table.to_json(orient="records")),
-        "calibration_changes": json.loads(calibration.changes.to_json(orient="records")),
-        "notes": {name: run.notes for name, run in first_runs.items()},
+        "results": json.loads(table.to_json(orient="records")), "run_to_run_p95_error_median": floor,
+        "notes": notes,
     }, indent=2, default=lambda x: None if isinstance(x, float) and not math.isfinite(x) else str(x)) + "\n")
     print(text)
-    print(f"\nwritten: {out}/summary.md, summary.json, calibrated_catalog.csv, pass1/ and pass2/ (CSVs, live "
-          "profiles, sim-vs-real PNGs)")
+    print(f"\nwritten: {out}/summary.md, summary.json, {CALIBRATED}, pass1/ and pass2/ (CSVs, live profiles, "
+          "sim-vs-real PNGs)")
     return 0
 
 

@@ -87,11 +87,12 @@ def test_calibration_reproduces_the_measured_service_in_the_simulator() -> None:
     live = _live(table, {(v, 0): (1.0, 2.4)})
     result = calibrate_table(table, scenario.profile, [live])
     calibrated = result.table
-    assert len(result.changes) == 1 and result.changes["samples"].iloc[0] == 2000
+    assert result.changes["source"].tolist() == ["live", "scaled x" + result.changes["source"].iloc[1][8:]]
+    assert result.changes["samples"].tolist() == [2000, 0]
     assert calibrated.overhead_ms[v, 0] == pytest.approx(result.changes["overhead_ms"].iloc[0])
     others = np.ones(table.latency_ms.shape, dtype=bool)
-    others[v, 0] = False
-    assert np.array_equal(calibrated.overhead_ms[others], table.overhead_ms[others])  # untouched cells kept
+    others[v] = False
+    assert np.array_equal(calibrated.overhead_ms[others], table.overhead_ms[others])  # other variants kept
     assert "calibrated" in calibrated.provenance[v] and calibrated.provenance[v].count("serving overhead:") == 1
     # serve the variant idle at a low rate (little queueing), 600 requests per epoch, in the real simulator
     sim = ContentionSim(scenario.profile, calibrated, SimConfig(20.0, 30.0, 10.0, 16, 0.0))
@@ -105,6 +106,27 @@ def test_calibration_reproduces_the_measured_service_in_the_simulator() -> None:
     sim.reset(7, v)
     before = [sim.step(v, EpochConditions(1.0, 0.0, 0.9, math.nan)).latency_p95_ms for _ in range(5)]
     assert abs(np.mean(before) - 2.4) > 0.4
+
+
+def test_unmeasured_configurations_of_a_measured_variant_scale_with_it() -> None:
+    """A live run measures the configuration the runtime served; its sibling must not stay at the idle
+    profile's (cheaper) cost, or the runtime moves there on the next run onto unmeasured numbers."""
+    scenario = get_scenario("local")
+    table = scenario.table
+    v = table.index("exit3|w0.25")
+    total = table.latency_ms[v] + table.overhead_ms[v]  # mean service per configuration before
+    live = _live(table, {(v, 0): (1.3, 1.6)})  # 1 thread measured well above the catalog
+    result = calibrate_table(table, scenario.profile, [live])
+    after = result.table.latency_ms[v] + result.table.overhead_ms[v]
+    ratio = after[0] / total[0]
+    assert ratio > 1.3 and after[1] == pytest.approx(ratio * total[1])  # same measured slow-down
+    assert result.changes.set_index("config").loc["2t", "source"] == f"scaled x{ratio:.3g}"
+    sd_before = np.hypot(table.latency_sd_ms[v, 1], table.overhead_sd_ms[v, 1])
+    assert np.hypot(table.latency_sd_ms[v, 1], result.table.overhead_sd_ms[v, 1]) == pytest.approx(ratio * sd_before)
+    assert int(np.argmin(after)) == int(np.argmin(total))  # the faster configuration stays the faster one
+    kept = calibrate_table(table, scenario.profile, [live], transfer=False)
+    assert kept.table.overhead_ms[v, 1] == table.overhead_ms[v, 1] and len(kept.changes) == 1
+    assert int(np.argmin(kept.table.latency_ms[v] + kept.table.overhead_ms[v])) == 1  # without it: moves to 2t
 
 
 def test_fit_matches_median_and_spread_and_never_goes_negative() -> None:

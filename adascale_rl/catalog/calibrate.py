@@ -41,9 +41,20 @@ real tail is what the sim-vs-real p95 is about) takes ``σ = ln(p95/m) / 1.645``
 :data:`MAX_SIGMA` (p95 = 5.2 × median): beyond that the mean ``T = m·exp(σ²/2)`` — the simulator's
 service time, which also drives its choice of configuration — would be dominated by a few stalls. Then
 ``overhead_ms = max(0, T − lat_ms)`` and ``overhead_sd_ms = sqrt(max(0, T²(e^{σ²} − 1) − lat_sd²))``.
-``lat_ms`` (back-to-back, idle machine) stays as profiled. Cells with fewer samples keep their overhead
-(the table's columns, else the profile's constant). Several live profiles of one device combine per
-cell, their quantiles weighted by sample count (an approximation: quantiles do not average exactly).
+``lat_ms`` (back-to-back, idle machine) stays as profiled.
+
+**Unmeasured configurations of a measured variant** (``transfer=True``, the default) are scaled with it:
+a live run serves a variant on the configuration the runtime picked, so its other configurations get no
+samples. Left at their profiled (idle) cost, they would look cheaper than the measured cell merely for not
+having been measured, and the runtime — which picks among a variant's configurations by cost — would move
+to them on the next run, onto numbers nobody checked (seen on this VM: greedy's variant moved from 1 to 2
+threads after calibration and ran 25 % slower at 3× the energy). Instead each such cell's mean service
+``lat + overhead`` and its spread are multiplied by the ratio the measured configuration(s) showed
+(calibrated over catalog mean service, sample-weighted): the device's measured slow-down for that variant,
+assumed at every configuration, so the runtime's choice among them stays what it was. Other cells with
+fewer samples keep their overhead (the table's columns, else the profile's constant). Several live
+profiles of one device combine per cell, their quantiles weighted by sample count (an approximation:
+quantiles do not average exactly).
 """
 
 from __future__ import annotations
@@ -68,6 +79,8 @@ IQR_Z = 1.3489795003921634  # interquartile range of a standard normal
 MAX_SIGMA = 1.0
 SPREADS = ("tail", "robust")
 DEFAULT_MIN_COUNT = 100
+CHANGE_COLUMNS = ("variant_id", "config", "source", "samples", "overhead_ms_before", "overhead_ms",
+                  "overhead_sd_ms_before", "overhead_sd_ms", "service_p50_ms", "service_p95_ms")
 OVERHEAD_NOTE = "; serving overhead: "
 
 
@@ -163,11 +176,14 @@ def combine(profiles: list[LiveProfile]) -> pd.DataFrame:
 
 
 def calibrate_table(table: VariantTable, profile: DeviceProfile, profiles: list[LiveProfile], *,
-                    min_count: int = DEFAULT_MIN_COUNT, spread: str = "tail", note: str | None = None) -> Calibration:
+                    min_count: int = DEFAULT_MIN_COUNT, spread: str = "tail", note: str | None = None,
+                    transfer: bool = True) -> Calibration:
     """``table`` with its serving-overhead columns fitted to ``profiles`` (see the module docstring).
 
     ``spread``: ``tail`` (p95) or ``robust`` (interquartile), see the module docstring. ``note``:
     provenance text for the updated rows (default: "calibrated DATE from N live requests").
+    ``transfer``: scale a measured variant's unmeasured configurations by its measured slow-down (module
+    docstring); ``changes`` says which cells were measured (``source`` ``live``) and which scaled.
     Raises :class:`DataError` (:meth:`LiveProfile.check_against`) if a profile is for another device, or
     names variants or configurations the catalog does not have.
     """
@@ -184,23 +200,47 @@ def calibrate_table(table: VariantTable, profile: DeviceProfile, profiles: list[
     overhead = np.where(table.available, overhead, np.inf)
     overhead_sd = np.where(table.available, overhead_sd, np.inf)
     provenance = table.provenance.astype(object).copy()
-    changes, touched = [], {}
+    changes, touched, ratios = [], {}, {}
     for row in merged.itertuples(index=False):
         v, c = table.index(row.variant_id), table.configs.index(row.config)
         if row.service_count < min_count or not table.available[v, c] or row.service_p50_ms <= 0:
             continue
         new, new_sd = lognormal_overhead(row.service_p50_ms, lognormal_sigma(row, spread),
                                          float(table.latency_ms[v, c]), float(table.latency_sd_ms[v, c]))
-        changes.append({"variant_id": row.variant_id, "config": row.config, "samples": int(row.service_count),
-                        "overhead_ms_before": float(overhead[v, c]), "overhead_ms": new,
-                        "overhead_sd_ms_before": float(overhead_sd[v, c]), "overhead_sd_ms": new_sd,
+        changes.append({"variant_id": row.variant_id, "config": row.config, "source": "live",
+                        "samples": int(row.service_count), "overhead_ms_before": float(overhead[v, c]),
+                        "overhead_ms": new, "overhead_sd_ms_before": float(overhead_sd[v, c]), "overhead_sd_ms": new_sd,
                         "service_p50_ms": row.service_p50_ms, "service_p95_ms": row.service_p95_ms})
+        before = table.latency_ms[v, c] + overhead[v, c]
+        ratios.setdefault(v, []).append(((table.latency_ms[v, c] + new) / before, int(row.service_count), c))
         overhead[v, c], overhead_sd[v, c] = new, new_sd
         touched[v] = touched.get(v, 0) + int(row.service_count)
+    if transfer:
+        changes += _scale_unmeasured(table, overhead, overhead_sd, ratios)
     for v, samples in touched.items():
         text = note or f"calibrated {date.today().isoformat()} from {samples} live requests"
         provenance[v] = str(provenance[v]).split(OVERHEAD_NOTE)[0] + OVERHEAD_NOTE + text
     calibrated = table.with_overhead(overhead, overhead_sd, provenance.astype(str))
-    columns = ["variant_id", "config", "samples", "overhead_ms_before", "overhead_ms", "overhead_sd_ms_before",
-               "overhead_sd_ms", "service_p50_ms", "service_p95_ms"]
-    return Calibration(calibrated, pd.DataFrame(changes, columns=columns))
+    return Calibration(calibrated, pd.DataFrame(changes, columns=list(CHANGE_COLUMNS)))
+
+
+def _scale_unmeasured(table: VariantTable, overhead: np.ndarray, overhead_sd: np.ndarray,
+                      ratios: dict[int, list[tuple[float, int, int]]]) -> list[dict]:
+    """Scale the configurations of each measured variant that got no live samples by the variant's
+    measured service ratio (module docstring); updates ``overhead``/``overhead_sd`` in place."""
+    changes = []
+    for v, measured in ratios.items():
+        ratio = float(np.average([r for r, _, _ in measured], weights=[n for _, n, _ in measured]))
+        done = {c for _, _, c in measured}
+        for c in np.flatnonzero(table.available[v]):
+            if c in done:
+                continue
+            lat, lat_sd = float(table.latency_ms[v, c]), float(table.latency_sd_ms[v, c])
+            new = max(0.0, ratio * (lat + overhead[v, c]) - lat)
+            new_sd = math.sqrt(max(0.0, ratio * ratio * (lat_sd * lat_sd + overhead_sd[v, c] ** 2) - lat_sd * lat_sd))
+            changes.append({"variant_id": table.variant_id[v], "config": table.configs[c],
+                            "source": f"scaled x{ratio:.3g}", "samples": 0, "overhead_ms_before": float(overhead[v, c]),
+                            "overhead_ms": new, "overhead_sd_ms_before": float(overhead_sd[v, c]),
+                            "overhead_sd_ms": new_sd, "service_p50_ms": math.nan, "service_p95_ms": math.nan})
+            overhead[v, c], overhead_sd[v, c] = new, new_sd
+    return changes

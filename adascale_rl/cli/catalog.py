@@ -135,8 +135,11 @@ def devices() -> None:
               help="Also write a copy of --scenario's TOML that uses the calibrated catalog (to re-train on it).")
 @click.option("--min-count", type=click.IntRange(min=1), default=100, show_default=True,
               help="Served requests a (variant, configuration) needs before its live estimate is used.")
+@click.option("--transfer/--no-transfer", default=True, show_default=True,
+              help="Scale a measured variant's unmeasured configurations by its measured slow-down, so the "
+                   "runtime does not move to them just because they were not measured.")
 def calibrate(live_paths: tuple[str, ...], catalog_ref: str | None, scenario_ref: str, out_path: str,
-              scenario_out: str | None, min_count: int) -> None:
+              scenario_out: str | None, min_count: int, transfer: bool) -> None:
     """Merge live serving measurements into a catalog: per-variant serving overhead fitted to what the
     device measured (README, section bridge: simulate → deploy → measure → re-train)."""
     from adascale_rl.catalog.calibrate import LiveProfile, calibrate_table
@@ -144,13 +147,14 @@ def calibrate(live_paths: tuple[str, ...], catalog_ref: str | None, scenario_ref
 
     scenario = get_scenario(scenario_ref)
     table = _load_table(catalog_ref) if catalog_ref else scenario.table
-    result = calibrate_table(table, scenario.profile, [LiveProfile.load(p) for p in live_paths], min_count=min_count)
+    result = calibrate_table(table, scenario.profile, [LiveProfile.load(p) for p in live_paths], min_count=min_count,
+                             transfer=transfer)
     written = result.table.save(out_path)
     view = Table(title=f"{table.device}: serving overhead calibrated from {len(live_paths)} live profile(s)")
-    for column in ("variant", "config", "samples", "overhead ms before → after", "sd ms before → after"):
-        view.add_column(column, justify="left" if column in ("variant", "config") else "right")
+    for column in ("variant", "config", "from", "samples", "overhead ms before → after", "sd ms before → after"):
+        view.add_column(column, justify="left" if column in ("variant", "config", "from") else "right")
     for row in result.changes.itertuples(index=False):
-        view.add_row(row.variant_id, row.config, str(row.samples),
+        view.add_row(row.variant_id, row.config, row.source, str(row.samples),
                      f"{row.overhead_ms_before:.3f} → {row.overhead_ms:.3f}",
                      f"{row.overhead_sd_ms_before:.3f} → {row.overhead_sd_ms:.3f}")
     Console(width=110).print(view)

@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 READING_FIELDS = ("cpu_freq_frac", "cpu_bg_util", "mem_avail_frac", "temp_c", "battery_frac")
 CSV_COLUMNS = ("epoch", "t_s", *READING_FIELDS, "injected_bg_util", "action", "variant_id", "served_action",
-               "served_variant_id", "requests", "completed", "dropped", "failed", "latency_p50_ms", "latency_p95_ms",
-               "latency_max_ms", "miss_frac", "energy_j_modelled", "accuracy", "switched", "out_of_memory", "load_ms",
-               "build_ms", "queue_len", "decision_us", "fallback", "fallback_reason", "warmup")
+               "served_variant_id", "served_config", "requests", "completed", "dropped", "failed", "latency_p50_ms",
+               "latency_p95_ms", "latency_max_ms", "miss_frac", "energy_j_modelled", "accuracy", "switched",
+               "out_of_memory", "load_ms", "build_ms", "queue_len", "decision_us", "fallback", "fallback_reason",
+               "warmup")
 
 
 def run_loop(device: Device, decider, *, epochs: int, epoch_s: float, injected: Callable[[], float] | None = None,
@@ -71,6 +72,7 @@ def run_loop(device: Device, decider, *, epochs: int, epoch_s: float, injected: 
                    "injected_bg_util": background, "action": decision.action, "variant_id": decision.variant_id,
                    "served_action": served,
                    "served_variant_id": decider.contract.describe(served)["variant_id"],
+                   "served_config": report.served_config,
                    "requests": stats.requests, "completed": stats.completed, "dropped": stats.dropped,
                    "failed": stats.failed, "latency_p50_ms": stats.latency_p50_ms,
                    "latency_p95_ms": stats.latency_p95_ms, "latency_max_ms": stats.latency_max_ms,

@@ -101,5 +101,6 @@ def measure_serving_overhead(scenario: Scenario, *, variant_ids: Sequence[str] |
             f"LocalDevice at {scenario.request_rate_hz:g} req/s, {rounds} x {epoch_s:g} s per configuration, "
             f"quieter half of the rounds kept, interquartile spread, no injected contention; load average "
             f"{load_start:.1f}-{load_end:.1f})")
-    calibration = calibrate_table(table, scenario.profile, [live], min_count=min_count, spread="robust", note=note)
+    calibration = calibrate_table(table, scenario.profile, [live], min_count=min_count, spread="robust", note=note,
+                                  transfer=False)  # every configuration is measured: nothing to scale
     return OverheadResult(calibration, live, rounds * epoch_s * len(cells), (load_start, load_end))

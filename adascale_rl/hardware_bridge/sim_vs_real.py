@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,10 +25,14 @@ import pandas as pd
 from adascale_rl.hardware_bridge.loop import CSV_COLUMNS, headline
 from adascale_rl.scenario import Scenario, get_scenario, with_catalog
 from adascale_rl.sim.simulator import ContentionSim, EpochConditions, SimConfig
+from adascale_rl.sim.situations import SituationTable
 
 METRICS = ("p50_ms", "p95_ms", "budget_miss_pct", "energy_mj_modelled")
 SIM_ITSELF = ("comparing the simulator with itself measures nothing (same seed and actions give identical "
               "epochs, 0 % error by construction)")
+
+
+DEFAULT_REPLICATIONS = 32
 
 
 @dataclass(frozen=True)
@@ -40,16 +45,21 @@ class SimComparison:
     median_error: float  # median over measured epochs of |sim p95 − real p95| / real p95
     p90_error: float
     n_epochs: int  # measured epochs with completed requests in both
+    coverage: float = math.nan  # share of those epochs whose real p95 lies in the simulator's p10–p90 band
+    replications: int = 1
+    noise_floor: float = math.nan  # the same median error against one more simulated draw instead of the run
 
     def summary(self) -> dict[str, float]:
         out = {"sim_vs_real_p95_error_median": self.median_error, "sim_vs_real_p95_error_p90": self.p90_error,
-               "compared_epochs": self.n_epochs}
+               "sim_vs_real_p95_band_coverage": self.coverage, "sim_vs_real_p95_noise_floor": self.noise_floor,
+               "compared_epochs": self.n_epochs,
+               "sim_replications": self.replications}
         out.update({f"sim_{key}": self.sim[key] for key in METRICS})
         return out
 
 
 def compare_with_sim(frame: pd.DataFrame, scenario: Scenario, *, epoch_s: float, reading_is: str,
-                     seed: int = 0) -> SimComparison:
+                     seed: int = 0, replications: int = DEFAULT_REPLICATIONS) -> SimComparison:
     """Replay the run's served variants through the simulator under the measured conditions.
 
     ``reading_is``: ``"coming"`` when a device's reading describes the epoch about to be served,
@@ -60,55 +70,96 @@ def compare_with_sim(frame: pd.DataFrame, scenario: Scenario, *, epoch_s: float,
     taken from reading ``i``. Variants are matched by ``served_variant_id``, so ``scenario`` may carry a
     recalibrated catalog of the same variants. Warm-up epochs are replayed (they leave a queue and a
     loaded variant) but not scored.
-    """
-    from adascale_rl.envs.contract import DecisionContract
 
+    The run is replayed ``replications`` times (seeds ``seed``, ``seed + 1``, …: other arrivals and
+    service draws, same variants and conditions). One epoch's p95 rests on ~50 requests and so carries
+    sampling noise of its own (≈ 15 % relative SD for a lognormal service with σ = 0.5); scoring one
+    simulated draw against one real draw would count that noise twice. The simulator's prediction for
+    an epoch is therefore the *median over replications* of its p50/p95 (the value that minimises the
+    expected absolute error against one more draw of the same estimator — the real epoch), and the
+    mean of its counts, misses and energy; ``sim_p95_lo_ms``/``sim_p95_hi_ms`` keep the p10/p90 band,
+    and :attr:`SimComparison.coverage` says how often the real p95 fell inside it (≈ 80 % when the
+    simulator's spread is right, less when it is too narrow or biased). One more replay (seed ``seed +
+    replications``) is held out and scored like the run: :attr:`SimComparison.noise_floor` is the error a
+    run would get if the simulator were exactly right — what per-epoch sampling alone costs.
+    """
     if reading_is not in ("coming", "previous"):
         raise ValueError(f"reading_is must be 'coming' or 'previous', got {reading_is!r}")
+    if replications < 1:
+        raise ValueError(f"replications must be at least 1, got {replications}")
     s = scenario
     table = s.table
     try:
         variants = [table.index(v) for v in frame["served_variant_id"]]
     except KeyError as exc:
         raise ValueError(f"the run served a variant the scenario's catalog lacks: {exc.args[0]}") from None
-    sim = ContentionSim(s.profile, table, SimConfig(epoch_s, s.request_rate_hz, s.latency_budget_ms, s.queue_limit,
-                                                    s.mem_reserve_mb))
-    contract = DecisionContract(s)
-    sim.reset(seed, contract.action_to_variant(contract.fallback_action))
     bg = frame["cpu_bg_util"].to_numpy(dtype=float)
     if reading_is == "previous":
         injected = frame["injected_bg_util"].to_numpy(dtype=float)
         tail = injected[-1] if math.isfinite(injected[-1]) else bg[-1]
         bg = np.append(bg[1:], tail)
-    bg = np.where(np.isfinite(bg), bg, frame["injected_bg_util"].fillna(0.0).to_numpy(dtype=float))
+    bg = np.clip(np.where(np.isfinite(bg), bg, frame["injected_bg_util"].fillna(0.0).to_numpy(dtype=float)), 0, 1)
+    mem = frame["mem_avail_frac"].to_numpy(dtype=float)
+    conditions = [EpochConditions(float(f), float(b), float(m) if math.isfinite(m) else 1.0, float(t))
+                  for f, b, m, t in zip(frame["cpu_freq_frac"], bg, mem, frame["temp_c"], strict=True)]
+    sims = _replay(s, variants, conditions, epoch_s, seed, replications)
     warmup = frame["warmup"].astype(bool).to_numpy() if "warmup" in frame.columns else np.zeros(len(frame), bool)
-    rows = []
-    for i, row in enumerate(frame.itertuples(index=False)):
-        conditions = EpochConditions(float(row.cpu_freq_frac), float(np.clip(bg[i], 0.0, 1.0)),
-                                     float(row.mem_avail_frac) if math.isfinite(row.mem_avail_frac) else 1.0,
-                                     float(row.temp_c))
-        stats = sim.step(variants[i], conditions)
-        rows.append({"epoch": row.epoch, "warmup": bool(warmup[i]), "bg_used": conditions.cpu_bg_util,
-                     "variant_id": row.served_variant_id,
-                     "real_completed": row.completed, "sim_completed": stats.completed,
-                     "real_dropped": row.dropped, "sim_dropped": stats.dropped,
-                     "real_failed": row.failed, "sim_failed": stats.failed,
-                     "real_p50_ms": row.latency_p50_ms, "sim_p50_ms": stats.latency_p50_ms,
-                     "real_p95_ms": row.latency_p95_ms, "sim_p95_ms": stats.latency_p95_ms,
-                     "real_miss_frac": row.miss_frac, "sim_miss_frac": stats.miss_frac,
-                     "real_energy_j": row.energy_j_modelled, "sim_energy_j": stats.energy_j,
-                     "real_accuracy": row.accuracy, "sim_accuracy": stats.accuracy})
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame({"epoch": frame["epoch"].to_numpy(), "warmup": warmup, "bg_used": bg,
+                        "variant_id": frame["served_variant_id"].to_numpy()})
+    for key, real in (("completed", "completed"), ("dropped", "dropped"), ("failed", "failed"),
+                      ("p50_ms", "latency_p50_ms"), ("p95_ms", "latency_p95_ms"), ("miss_frac", "miss_frac"),
+                      ("energy_j", "energy_j_modelled"), ("accuracy", "accuracy")):
+        out[f"real_{key}"] = frame[real].to_numpy(dtype=float)
+        out[f"sim_{key}"] = sims[key]
+    out["sim_p95_lo_ms"], out["sim_p95_hi_ms"] = sims["p95_lo_ms"], sims["p95_hi_ms"]
+    out["held_out_p95_ms"] = sims["held_out_p95_ms"]
     both = (out["real_completed"] > 0) & (out["sim_completed"] > 0)
     for q in ("p95", "p50"):
         out[f"{q}_rel_error"] = np.where(both, (out[f"sim_{q}_ms"] - out[f"real_{q}_ms"]).abs() / out[f"real_{q}_ms"],
                                          np.nan)
     scored = out[~out["warmup"]]
-    errors = scored["p95_rel_error"].dropna().to_numpy()
+    compared = scored[scored["p95_rel_error"].notna()]
+    errors = compared["p95_rel_error"].to_numpy()
+    inside = compared["real_p95_ms"].between(compared["sim_p95_lo_ms"], compared["sim_p95_hi_ms"])
     median = float(np.median(errors)) if errors.size else math.nan
     p90 = float(np.percentile(errors, 90)) if errors.size else math.nan
+    held_out = scored[(scored["sim_completed"] > 0) & (scored["held_out_p95_ms"] > 0)]
+    floor = ((held_out["sim_p95_ms"] - held_out["held_out_p95_ms"]).abs() / held_out["held_out_p95_ms"]).median()
     return SimComparison(out, headline(_side(scored, "real")), headline(_side(scored, "sim")), median, p90,
-                         int(errors.size))
+                         int(errors.size), float(inside.mean()) if errors.size else math.nan, replications,
+                         float(floor))
+
+
+def _replay(scenario: Scenario, variants: list[int], conditions: list[EpochConditions], epoch_s: float, seed: int,
+            replications: int) -> dict[str, np.ndarray]:
+    """Per-epoch simulated stats over ``replications`` replays (see :func:`compare_with_sim`): medians of
+    the percentiles, their p10/p90 band, means of everything else; and the p95 of one more, held-out replay."""
+    from adascale_rl.envs.contract import DecisionContract
+
+    s = scenario
+    config = SimConfig(epoch_s, s.request_rate_hz, s.latency_budget_ms, s.queue_limit, s.mem_reserve_mb)
+    situations = SituationTable(s.profile, s.table, s.latency_budget_ms)
+    contract = DecisionContract(s)
+    start = contract.action_to_variant(contract.fallback_action)
+    fields = ("completed", "dropped", "failed", "latency_p50_ms", "latency_p95_ms", "miss_frac", "energy_j",
+              "accuracy")
+    draws = np.empty((replications + 1, len(variants), len(fields)))
+    for r in range(replications + 1):
+        sim = ContentionSim(s.profile, s.table, config, situations=situations)
+        sim.reset(seed + r, start)
+        for i, (variant, condition) in enumerate(zip(variants, conditions, strict=True)):
+            stats = sim.step(variant, condition)
+            draws[r, i] = [getattr(stats, name) for name in fields]
+    held_out = draws[-1, :, fields.index("latency_p95_ms")]
+    values = dict(zip(fields, np.moveaxis(draws[:-1], -1, 0), strict=True))
+    with warnings.catch_warnings():  # epochs where no replication completed a request stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p95_lo, p95, p95_hi = np.nanpercentile(values["latency_p95_ms"], [10, 50, 90], axis=0)
+        p50 = np.nanmedian(values["latency_p50_ms"], axis=0)
+    means = {key: values[key].mean(axis=0) for key in ("completed", "dropped", "failed", "miss_frac", "energy_j",
+                                                       "accuracy")}
+    return {**means, "p50_ms": p50, "p95_ms": p95, "p95_lo_ms": p95_lo, "p95_hi_ms": p95_hi,
+            "held_out_p95_ms": held_out}
 
 
 def _side(frame: pd.DataFrame, side: str) -> pd.DataFrame:
@@ -142,11 +193,15 @@ def plot_comparison(run: pd.DataFrame, comparison: SimComparison, scenario: Scen
                 alpha=0.8)
         ax.set_ylabel(label)
         ax.legend(loc="upper right")
+    axes[0].fill_between(c["epoch"], c["sim_p95_lo_ms"], c["sim_p95_hi_ms"], color="tab:orange", alpha=0.2,
+                         linewidth=0, label=f"sim p10–p90 over {comparison.replications} replays")
     axes[0].axhline(scenario.latency_budget_ms, color="tab:red", linestyle="--", label="budget")
+    axes[0].legend(loc="upper right", fontsize=8)
     r, s = comparison.real, comparison.sim
     axes[0].set_title(f"{title or scenario.name}: real vs simulated — p95 {r['p95_ms']:.2f} vs {s['p95_ms']:.2f} ms, "
                       f"misses {r['budget_miss_pct']:.1f} vs {s['budget_miss_pct']:.1f} %, "
-                      f"per-epoch p95 error median {comparison.median_error:.0%} (p90 {comparison.p90_error:.0%})",
+                      f"per-epoch p95 error median {comparison.median_error:.0%} (p90 {comparison.p90_error:.0%}; "
+                      f"noise floor {comparison.noise_floor:.0%}), real in the sim's band {comparison.coverage:.0%}",
                       fontsize=9)
     axes[4].plot(run["epoch"], run["cpu_bg_util"], label="measured background", color="tab:gray")
     if run["injected_bg_util"].notna().any():
@@ -215,11 +270,14 @@ def load_run(csv_path: str | Path) -> tuple[pd.DataFrame, RunInfo]:
     path = Path(csv_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such run CSV")
-    frame = pd.read_csv(path, dtype={"fallback_reason": str, "variant_id": str, "served_variant_id": str})
+    frame = pd.read_csv(path, dtype={"fallback_reason": str, "variant_id": str, "served_variant_id": str,
+                                     "served_config": str})
+    if "served_config" not in frame.columns:  # runs recorded before the column existed
+        frame["served_config"] = ""
     missing = [c for c in CSV_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: not a `bridge run` CSV (missing column(s) {', '.join(missing)})")
-    frame["fallback_reason"] = frame["fallback_reason"].fillna("")
+    frame[["fallback_reason", "served_config"]] = frame[["fallback_reason", "served_config"]].fillna("")
     return frame, RunInfo.load(sidecar(path, ".run.json"))
 
 
@@ -242,7 +300,7 @@ class Report:
 
 
 REPORT_COLUMNS = ("controller", "epochs", *(f"{side}_{m}" for m in METRICS for side in ("real", "sim")),
-                  "p95_error_median", "p95_error_p90", "load_average")
+                  "p95_error_median", "p95_error_p90", "p95_noise_floor", "p95_band_coverage", "load_average")
 
 
 def build_report(runs: list[str | Path], out_dir: str | Path, *, catalog: str | Path | None = None) -> Report:
@@ -267,6 +325,7 @@ def build_report(runs: list[str | Path], out_dir: str | Path, *, catalog: str | 
         for metric in METRICS:
             row[f"real_{metric}"], row[f"sim_{metric}"] = comparison.real[metric], comparison.sim[metric]
         row.update({"p95_error_median": comparison.median_error, "p95_error_p90": comparison.p90_error,
+                    "p95_noise_floor": comparison.noise_floor, "p95_band_coverage": comparison.coverage,
                     "load_average": "–".join(f"{x:.2f}" for x in info.load_average)})
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
@@ -281,7 +340,8 @@ def markdown_table(table: pd.DataFrame) -> str:
     for row in table.itertuples(index=False):
         cells = []
         for column, value in zip(table.columns, row, strict=True):
-            if isinstance(value, float) and "error" in column and math.isfinite(value):
+            if isinstance(value, float) and any(k in column for k in ("error", "coverage", "floor")) \
+                    and math.isfinite(value):
                 cells.append(f"{value:.1%}")
             elif isinstance(value, float) and math.isfinite(value):
                 cells.append(f"{value:.4g}")

@@ -21,6 +21,10 @@ class DeviceReport:
     device's clock for arrivals and latency was paused meanwhile)."""
     faults: tuple[str, ...] = ()
     """What went wrong and what the device did about it (each also logged)."""
+    served_config: str = ""
+    """The compute configuration (catalog column suffix, e.g. ``1t``) the device's runtime served on at the
+    end of the epoch; empty where the device does not choose one itself. Recorded so a sim-vs-real
+    comparison can tell a slower device from a different configuration."""
 
 
 @runtime_checkable

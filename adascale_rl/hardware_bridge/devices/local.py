@@ -383,7 +383,8 @@ class LocalDevice:
             queue_len = len(self._queue)
             self._report = DeviceReport(
                 int(self.contract.variant_action[self._variant]), self._build_ms,
-                tuple(f"{m} (x{n})" if n > 1 else m for m, n in counters.faults.items()) + tuple(self.reader.faults))
+                tuple(f"{m} (x{n})" if n > 1 else m for m, n in counters.faults.items()) + tuple(self.reader.faults),
+                served_config=self.table.configs[self._config])
             self._build_ms = 0.0
             self.reader.faults.clear()
         return self._stats(counters, switched, queue_len)
