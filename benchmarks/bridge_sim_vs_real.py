@@ -8,7 +8,9 @@ profiles of the three runs are merged into the catalog (``catalog calibrate``) a
 runs, comparing each with the simulator on the calibrated catalog — and, as a control for run-to-run
 variation, with the uncalibrated one too. Controllers decide on the bundled catalog in both passes (the
 policy is tied to it); in pass 2 the device's runtime chooses thread counts from the calibrated catalog,
-like the simulator it is compared with (``bridge run --cost-catalog``).
+like the simulator it is compared with (``bridge run --cost-catalog``). The calibration scales each measured
+variant's unmeasured thread counts with it (``calibrate_table(transfer=True)``), so pass 2 serves on the
+configurations pass 1 measured; the ``served`` column (variant@configuration, share of epochs) shows it.
 
 The simulator's per-epoch prediction is the median over ``--replications`` replays
 (:func:`~adascale_rl.hardware_bridge.sim_vs_real.compare_with_sim`). Besides the three comparisons the
@@ -51,6 +53,8 @@ from adascale_rl.hardware_bridge.sim_vs_real import (
     load_run,
     markdown_table,
     plot_comparison,
+    run_to_run_error,
+    served_cells,
     sidecar,
 )
 from adascale_rl.scenario import with_catalog
@@ -65,24 +69,9 @@ def controllers(contract) -> dict[str, object]:
             "greedy": GreedyController(contract), "ppo": None}
 
 
-def served(frame) -> str:
-    """What the device served over the measured epochs: variant@configuration with its share of epochs."""
-    measured = frame[~frame["warmup"].astype(bool)]
-    shares = (measured["served_variant_id"] + "@" + measured["served_config"]).value_counts(normalize=True)
-    return ", ".join(f"{cell} {share:.0%}" for cell, share in shares.items())
-
-
-def run_to_run(first, second) -> float:
-    """Median over measured epochs of |p95 of run 2 − p95 of run 1| / p95 of run 1: how far two live runs
-    of one controller on one window differ epoch by epoch — the floor any simulator's error sits on."""
-    a, b = (f[~f["warmup"].astype(bool)].set_index("epoch")["latency_p95_ms"] for f in (first, second))
-    both = pd.concat([a, b], axis=1, keys=["first", "second"], join="inner").dropna()
-    return float(((both["second"] - both["first"]).abs() / both["first"]).median())
-
-
 def row(name: str, label: str, frame, info, comparison) -> dict[str, object]:
     real, sim = comparison.real, comparison.sim
-    return {"controller": name, "pass": label, "served": served(frame),
+    return {"controller": name, "pass": label, "served": served_cells(frame),
             "real_p50_ms": real["p50_ms"], "sim_p50_ms": sim["p50_ms"], "real_p95_ms": real["p95_ms"],
             "sim_p95_ms": sim["p95_ms"], "real_miss_pct": real["budget_miss_pct"],
             "sim_miss_pct": sim["budget_miss_pct"], "real_energy_mj": real["energy_mj_modelled"],
@@ -173,7 +162,7 @@ def report(out: Path, chosen: list[str], scenario, args, policy: Path, notes: di
     first = by_pass["1: sim on bundled catalog"]
     control = by_pass["2: sim on bundled catalog (control)"]
     after = by_pass["2: sim on calibrated catalog"]
-    floor = {name: run_to_run(*runs[name]) for name in chosen}
+    floor = {name: run_to_run_error(*runs[name]) for name in chosen}
 
     def lower(before, now) -> str:
         return ", ".join(f"{k} {before[k]:.1%} → {now[k]:.1%} ({'lower' if now[k] < before[k] else 'NOT lower'})"

@@ -11,18 +11,26 @@ import pandas as pd
 import pytest
 
 from adascale_rl.hardware_bridge.session import run_bridge
-from adascale_rl.hardware_bridge.sim_vs_real import compare_with_sim
+from adascale_rl.hardware_bridge.sim_vs_real import compare_with_sim, run_to_run_error, served_cells
 from adascale_rl.hardware_bridge.testing import exported_tiny_policy
 
 TEST_TRACE = "rpi4b4gb_1200mhz_pattern_12h"
 
 
 @pytest.fixture(scope="module")
-def sim_run(tmp_path_factory):
+def policy(tmp_path_factory):
+    return exported_tiny_policy(tmp_path_factory.getbasetemp() / "svr_policy")
+
+
+def _sim_frame(policy, seed: int):
     """A 200-epoch run on the simulated pixel4 device from the trace's start (epoch numbering as in a replay)."""
-    policy = exported_tiny_policy(tmp_path_factory.getbasetemp() / "svr_policy")
-    run = run_bridge(device="sim", policy=policy, trace=TEST_TRACE, duration_s=200, trace_start_s=0, seed=5)
+    run = run_bridge(device="sim", policy=policy, trace=TEST_TRACE, duration_s=200, trace_start_s=0, seed=seed)
     return run.frame, run.scenario
+
+
+@pytest.fixture(scope="module")
+def sim_run(policy):
+    return _sim_frame(policy, seed=5)
 
 
 def _compare(frame: pd.DataFrame, scenario, seed: int, replications: int):
@@ -35,6 +43,7 @@ def test_one_replay_with_the_run_seed_reproduces_the_run(sim_run) -> None:
     comparison = _compare(frame, scenario, seed=5, replications=1)
     assert comparison.n_epochs > 150 and comparison.replications == 1
     assert comparison.median_error == 0.0 and comparison.p90_error == 0.0 and comparison.coverage == 1.0
+    assert comparison.p50_median_error == 0.0 and 0.0 < comparison.noise_floor < 1.0
     c = comparison.frame
     assert np.array_equal(c["sim_completed"], c["real_completed"])
     assert np.allclose(c["sim_energy_j"], c["real_energy_j"])
@@ -66,3 +75,13 @@ def test_replications_must_be_positive(sim_run) -> None:
     frame, scenario = sim_run
     with pytest.raises(ValueError, match="replications must be at least 1"):
         _compare(frame, scenario, seed=0, replications=0)
+
+
+def test_run_to_run_error_and_served_cells(sim_run, policy) -> None:
+    frame = sim_run[0]
+    assert run_to_run_error(frame, frame) == 0.0
+    other = _sim_frame(policy, seed=6)[0]
+    floor = run_to_run_error(frame, other)
+    assert 0.05 < floor < 1.0  # two draws of the same epochs differ by their sampling noise
+    half = frame.assign(served_variant_id="exit1|w0.25", served_config=["1t"] * 150 + ["2t"] * 50)
+    assert served_cells(half) == "exit1|w0.25@1t 75%, exit1|w0.25@2t 25%"

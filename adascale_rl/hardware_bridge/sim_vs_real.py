@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adascale_rl.hardware_bridge.loop import CSV_COLUMNS, headline
+from adascale_rl.hardware_bridge.loop import CSV_COLUMNS, headline, measured
 from adascale_rl.scenario import Scenario, get_scenario, with_catalog
 from adascale_rl.sim.simulator import ContentionSim, EpochConditions, SimConfig
 from adascale_rl.sim.situations import SituationTable
@@ -48,11 +48,12 @@ class SimComparison:
     coverage: float = math.nan  # share of those epochs whose real p95 lies in the simulator's p10–p90 band
     replications: int = 1
     noise_floor: float = math.nan  # the same median error against one more simulated draw instead of the run
+    p50_median_error: float = math.nan  # median over measured epochs of |sim p50 − real p50| / real p50
 
     def summary(self) -> dict[str, float]:
         out = {"sim_vs_real_p95_error_median": self.median_error, "sim_vs_real_p95_error_p90": self.p90_error,
-               "sim_vs_real_p95_band_coverage": self.coverage, "sim_vs_real_p95_noise_floor": self.noise_floor,
-               "compared_epochs": self.n_epochs,
+               "sim_vs_real_p50_error_median": self.p50_median_error, "sim_vs_real_p95_band_coverage": self.coverage,
+               "sim_vs_real_p95_noise_floor": self.noise_floor, "compared_epochs": self.n_epochs,
                "sim_replications": self.replications}
         out.update({f"sim_{key}": self.sim[key] for key in METRICS})
         return out
@@ -127,7 +128,7 @@ def compare_with_sim(frame: pd.DataFrame, scenario: Scenario, *, epoch_s: float,
     floor = ((held_out["sim_p95_ms"] - held_out["held_out_p95_ms"]).abs() / held_out["held_out_p95_ms"]).median()
     return SimComparison(out, headline(_side(scored, "real")), headline(_side(scored, "sim")), median, p90,
                          int(errors.size), float(inside.mean()) if errors.size else math.nan, replications,
-                         float(floor))
+                         float(floor), float(scored["p50_rel_error"].median()))
 
 
 def _replay(scenario: Scenario, variants: list[int], conditions: list[EpochConditions], epoch_s: float, seed: int,
@@ -160,6 +161,23 @@ def _replay(scenario: Scenario, variants: list[int], conditions: list[EpochCondi
                                                        "accuracy")}
     return {**means, "p50_ms": p50, "p95_ms": p95, "p95_lo_ms": p95_lo, "p95_hi_ms": p95_hi,
             "held_out_p95_ms": held_out}
+
+
+def served_cells(frame: pd.DataFrame) -> str:
+    """What a run served over its measured epochs: ``variant@configuration share`` per cell, most first."""
+    scored = measured(frame)
+    shares = (scored["served_variant_id"] + "@" + scored["served_config"].fillna("")).value_counts(normalize=True)
+    return ", ".join(f"{cell} {share:.0%}" for cell, share in shares.items())
+
+
+def run_to_run_error(first: pd.DataFrame, second: pd.DataFrame) -> float:
+    """Median over the measured epochs both runs share of ``|p95 of second − p95 of first| / p95 of first``:
+    how far two live runs of one controller on one trace window differ epoch by epoch — the floor that
+    live-to-live variation puts under any simulator's error on that device."""
+    a, b = (measured(f).set_index("epoch")["latency_p95_ms"] for f in (first, second))
+    both = pd.concat([a, b], axis=1, keys=["first", "second"], join="inner").dropna()
+    both = both[both["first"] > 0]
+    return float(((both["second"] - both["first"]).abs() / both["first"]).median()) if len(both) else math.nan
 
 
 def _side(frame: pd.DataFrame, side: str) -> pd.DataFrame:
