@@ -217,7 +217,7 @@ def plot_comparison(run: pd.DataFrame, comparison: SimComparison, scenario: Scen
     axes[0].legend(loc="upper right", fontsize=8)
     r, s = comparison.real, comparison.sim
     axes[0].set_title(f"{title or scenario.name}: real vs simulated — p95 {r['p95_ms']:.2f} vs {s['p95_ms']:.2f} ms, "
-                      f"misses {r['budget_miss_pct']:.1f} vs {s['budget_miss_pct']:.1f} %, "
+                      f"misses {r['budget_miss_pct']:.1f} vs {s['budget_miss_pct']:.1f} %\n"
                       f"per-epoch p95 error median {comparison.median_error:.0%} (p90 {comparison.p90_error:.0%}; "
                       f"noise floor {comparison.noise_floor:.0%}), real in the sim's band {comparison.coverage:.0%}",
                       fontsize=9)
