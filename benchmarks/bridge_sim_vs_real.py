@@ -146,11 +146,12 @@ def report(out: Path, chosen: list[str], scenario, args, policy: Path, notes: di
               ("2: sim on bundled catalog (control)", "pass2", scenario, ".bundled"),
               ("2: sim on calibrated catalog", "pass2", calibrated, ".calibrated"))
     for name in chosen:
-        runs[name] = tuple(load_run(out / folder / f"{name}.csv")[0] for folder in ("pass1", "pass2"))
+        loaded = {folder: load_run(out / folder / f"{name}.csv") for folder in ("pass1", "pass2")}
+        runs[name] = (loaded["pass1"][0], loaded["pass2"][0])
         counts += int(LiveProfile.load(sidecar(out / "pass1" / f"{name}.csv", ".live_profile.csv"))
                       .frame["count"].sum())
         for label, folder, catalog_scenario, suffix in passes:
-            frame, info = load_run(out / folder / f"{name}.csv")
+            frame, info = loaded[folder]
             comparison = compare_with_sim(frame, catalog_scenario, epoch_s=info.epoch_s, reading_is=info.reading_is,
                                           seed=args.seed, replications=args.replications)
             plot_comparison(frame, comparison, catalog_scenario, out / folder / f"{name}{suffix}.sim_vs_real.png",

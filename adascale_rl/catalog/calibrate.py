@@ -48,7 +48,7 @@ a live run serves a variant on the configuration the runtime picked, so its othe
 samples. Left at their profiled (idle) cost, they would look cheaper than the measured cell merely for not
 having been measured, and the runtime — which picks among a variant's configurations by cost — would move
 to them on the next run, onto numbers nobody checked (seen on this VM: greedy's variant moved from 1 to 2
-threads after calibration and ran 25 % slower at 3× the energy). Instead each such cell's mean service
+threads after calibration and ran 24 % slower at 3× the energy). Instead each such cell's mean service
 ``lat + overhead`` and its spread are multiplied by the ratio the measured configuration(s) showed
 (calibrated over catalog mean service, sample-weighted): the device's measured slow-down for that variant,
 assumed at every configuration, so the runtime's choice among them stays what it was. Other cells with
@@ -200,7 +200,7 @@ def calibrate_table(table: VariantTable, profile: DeviceProfile, profiles: list[
     overhead = np.where(table.available, overhead, np.inf)
     overhead_sd = np.where(table.available, overhead_sd, np.inf)
     provenance = table.provenance.astype(object).copy()
-    changes, touched, ratios = [], {}, {}
+    changes, ratios = [], {}
     for row in merged.itertuples(index=False):
         v, c = table.index(row.variant_id), table.configs.index(row.config)
         if row.service_count < min_count or not table.available[v, c] or row.service_p50_ms <= 0:
@@ -214,10 +214,10 @@ def calibrate_table(table: VariantTable, profile: DeviceProfile, profiles: list[
         before = table.latency_ms[v, c] + overhead[v, c]
         ratios.setdefault(v, []).append(((table.latency_ms[v, c] + new) / before, int(row.service_count), c))
         overhead[v, c], overhead_sd[v, c] = new, new_sd
-        touched[v] = touched.get(v, 0) + int(row.service_count)
     if transfer:
         changes += _scale_unmeasured(table, overhead, overhead_sd, ratios)
-    for v, samples in touched.items():
+    for v, measured in ratios.items():
+        samples = sum(n for _, n, _ in measured)
         text = note or f"calibrated {date.today().isoformat()} from {samples} live requests"
         provenance[v] = str(provenance[v]).split(OVERHEAD_NOTE)[0] + OVERHEAD_NOTE + text
     calibrated = table.with_overhead(overhead, overhead_sd, provenance.astype(str))

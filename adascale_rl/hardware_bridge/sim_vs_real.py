@@ -30,9 +30,7 @@ from adascale_rl.sim.situations import SituationTable
 METRICS = ("p50_ms", "p95_ms", "budget_miss_pct", "energy_mj_modelled")
 SIM_ITSELF = ("comparing the simulator with itself measures nothing (same seed and actions give identical "
               "epochs, 0 % error by construction)")
-
-
-DEFAULT_REPLICATIONS = 32
+DEFAULT_REPLICATIONS = 32  # simulator replays per comparison; its per-epoch prediction is their median
 
 
 @dataclass(frozen=True)
@@ -72,17 +70,17 @@ def compare_with_sim(frame: pd.DataFrame, scenario: Scenario, *, epoch_s: float,
     recalibrated catalog of the same variants. Warm-up epochs are replayed (they leave a queue and a
     loaded variant) but not scored.
 
-    The run is replayed ``replications`` times (seeds ``seed``, ``seed + 1``, …: other arrivals and
-    service draws, same variants and conditions). One epoch's p95 rests on ~50 requests and so carries
-    sampling noise of its own (≈ 15 % relative SD for a lognormal service with σ = 0.5); scoring one
-    simulated draw against one real draw would count that noise twice. The simulator's prediction for
-    an epoch is therefore the *median over replications* of its p50/p95 (the value that minimises the
-    expected absolute error against one more draw of the same estimator — the real epoch), and the
-    mean of its counts, misses and energy; ``sim_p95_lo_ms``/``sim_p95_hi_ms`` keep the p10/p90 band,
-    and :attr:`SimComparison.coverage` says how often the real p95 fell inside it (≈ 80 % when the
-    simulator's spread is right, less when it is too narrow or biased). One more replay (seed ``seed +
-    replications``) is held out and scored like the run: :attr:`SimComparison.noise_floor` is the error a
-    run would get if the simulator were exactly right — what per-epoch sampling alone costs.
+    The run is replayed ``replications`` times (seeds ``seed``, ``seed + 1``, …: other arrivals and service
+    draws, same variants and conditions). One epoch's p95 rests on a few dozen requests (50 in the ``local``
+    scenario) and so carries sampling noise of its own (≈ 15 % relative SD for a lognormal service with σ =
+    0.5); scoring one simulated draw against one real draw would count that noise twice. The simulator's
+    prediction for an epoch is therefore the *median over replications* of its p50/p95 (the value that
+    minimises the expected absolute error against one more draw of the same estimator — the real epoch), and
+    the mean of its counts, misses and energy; ``sim_p95_lo_ms``/``sim_p95_hi_ms`` keep the p10/p90 band, and
+    :attr:`SimComparison.coverage` says how often the real p95 fell inside it (≈ 80 % when the simulator's
+    spread is right, less when it is too narrow or biased). One more replay (seed ``seed + replications``) is
+    held out and scored like the run: :attr:`SimComparison.noise_floor` is the error a run would get if the
+    simulator were exactly right — what per-epoch sampling alone costs.
     """
     if reading_is not in ("coming", "previous"):
         raise ValueError(f"reading_is must be 'coming' or 'previous', got {reading_is!r}")
